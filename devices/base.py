@@ -1,0 +1,65 @@
+"""The ``Device`` protocol every source implements, and the errors devices raise."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from tracker.types import FrameSet
+
+__all__ = [
+    "Device",
+    "DeviceError",
+    "DeviceNotFoundError",
+    "DeviceDisconnectedError",
+    "RecordingError",
+    "UnsupportedSourceError",
+]
+
+
+class DeviceError(RuntimeError):
+    """Base class of every error a device raises; the message says what to do."""
+
+
+class DeviceNotFoundError(DeviceError):
+    """The camera / file / folder named does not exist or cannot be opened."""
+
+
+class DeviceDisconnectedError(DeviceError):
+    """A live device stopped delivering frames (unplugged, driver reset)."""
+
+
+class RecordingError(DeviceError):
+    """A recording exists but cannot be decoded (corrupt, truncated, empty)."""
+
+
+class UnsupportedSourceError(DeviceError):
+    """The source is of a kind or format handtrack does not read."""
+
+
+@runtime_checkable
+class Device(Protocol):
+    """A source of frame sets.
+
+    ``open()`` acquires the hardware or file and raises a :class:`DeviceError` subclass when it
+    cannot; ``read()`` blocks until the next frame set and returns it, or returns ``None`` at the
+    end of a recording; ``close()`` releases everything and may be called more than once.
+    Devices are context managers (``with device: ...`` opens and closes).
+
+    Attributes:
+        name: a short human-readable name ("webcam:0", "demo.mp4").
+        live: True for cameras (the loop keeps only the newest frame), False for playback
+            (the loop processes every frame).
+    """
+
+    name: str
+    live: bool
+
+    def open(self) -> None: ...
+
+    def read(self) -> FrameSet | None: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> "Device": ...
+
+    def __exit__(self, *exc: object) -> None: ...
