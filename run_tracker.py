@@ -1,0 +1,273 @@
+#!/usr/bin/env python
+"""handtrack: track hands in 3D from a webcam, a video, an image folder or the bundled demo.
+
+Examples:
+  python run_tracker.py                         # first webcam, or the bundled demo without one
+  python run_tracker.py --source webcam:1 --calib my_cam.json
+  python run_tracker.py --source clip.mp4 --no-view --export joints.jsonl
+  python run_tracker.py --source demo --no-view --save-video out/demo_view.mp4
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger("handtrack")
+
+
+class Exit(enum.IntEnum):
+    """Process exit codes; each says what failed."""
+
+    OK = 0
+    USAGE = 2  # bad command-line arguments (argparse uses 2 as well)
+    SOURCE = 3  # camera / file / folder not found or not a supported kind
+    RECORDING = 4  # a recording that cannot be decoded
+    DISCONNECTED = 5  # a live camera stopped delivering frames
+    CALIBRATION = 6  # intrinsics / calibration file missing or malformed
+    VIEW = 7  # the requested view or video output cannot be created
+    ACCEL = 8  # --device cuda without a usable CUDA device
+    INTERRUPTED = 130  # Ctrl-C
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run_tracker.py",
+        description="Track hands in 3D (21 joints: pixels + millimetres in the camera frame) and show, "
+        "record or export them. With no camera attached it plays the bundled demo recording.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="exit codes: " + ", ".join(f"{e.value} {e.name.lower()}" for e in Exit),
+    )
+    src = p.add_argument_group("input")
+    src.add_argument("--source", default="auto",
+                     help="auto (default: webcam 0, else the demo), demo, webcam[:N | :/dev/videoN], "
+                          "a video file, or a folder of images")  # fmt: skip
+    src.add_argument("--intrinsics", "--calib", dest="calib", metavar="FILE",
+                     help="camera calibration (JSON fx/fy/cx/cy, OpenCV YAML/XML, or aniposelib TOML); "
+                          "without it a default from --hfov is used and 3D is approximate")  # fmt: skip
+    src.add_argument("--hfov", type=float, default=60.0, metavar="DEG",
+                     help="horizontal field of view assumed without a calibration (default 60)")  # fmt: skip
+    src.add_argument("--width", type=int, default=640, help="webcam width to request (default 640)")
+    src.add_argument("--height", type=int, default=480, help="webcam height to request (default 480)")
+    src.add_argument("--fps", type=float, default=30.0,
+                     help="webcam frame rate to request; image-folder playback rate (default 30)")  # fmt: skip
+    src.add_argument("--speed", choices=("auto", "realtime", "max"), default="auto",
+                     help="playback pace of files: recorded speed or as fast as possible "
+                          "(auto: realtime with a window, max otherwise)")  # fmt: skip
+    src.add_argument("--mirror", action="store_true",
+                     help="the images are mirrored (selfie view): keeps left/right labels anatomical")  # fmt: skip
+
+    trk = p.add_argument_group("tracking")
+    trk.add_argument("--max-hands", type=int, default=2, help="most hands tracked at once (default 2)")
+    trk.add_argument("--model", choices=("lite", "full"), default="full",
+                     help="MediaPipe landmark model: lite is faster, full more accurate (default full)")  # fmt: skip
+    trk.add_argument("--smoothing", default="medium", metavar="PRESET|MIN_CUTOFF,BETA",
+                     help="One Euro smoothing: off, low, medium (default), high, or MIN_CUTOFF,BETA[,D_CUTOFF] "
+                          "(Hz, 1/unit)")  # fmt: skip
+    trk.add_argument("--hand-scale", type=float, default=1.0,
+                     help="your hand's size relative to an average adult hand; fixes the absolute depth "
+                          "(default 1.0)")  # fmt: skip
+    trk.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                     help="where torch models run (auto: CUDA when available)")  # fmt: skip
+
+    out = p.add_argument_group("output")
+    out.add_argument("--no-view", action="store_true", help="no window (headless)")
+    out.add_argument("--save-video", metavar="PATH",
+                     help="write the view to a video (.mp4/.avi) or PNG frames (a folder or .png); works headless")  # fmt: skip
+    out.add_argument("--export", metavar="FILE", help="write joints per frame to .jsonl, .csv or .npz")
+    out.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
+    out.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p
+
+
+def resolve_torch_device(choice: str) -> str:
+    """'auto' -> 'cuda' when available else 'cpu'. Raises RuntimeError for an unusable 'cuda'."""
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: torch sees no CUDA device (install a CUDA build of torch, check nvidia-smi)")
+    if choice == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return choice
+
+
+def _run_view(
+    loop_running: Callable[[], bool],
+    results: "Channel",
+    stop: threading.Event,
+    show: bool,
+    video_path: str | None,
+    fps: float,
+) -> None:
+    """Main-thread view: a window (``show``) and/or a recording of the rendered view.
+
+    Returns when the window is closed, ``stop`` is set, or (headless) the pipeline has finished
+    and every result has been drawn.
+    """
+    from tracker.view import TrackerView, VideoRecorder, run_window
+
+    recorder = VideoRecorder(video_path, fps=fps) if video_path else None
+    view = TrackerView(show=show)
+
+    def draw(item: tuple) -> None:
+        view.update(*item)
+        if recorder is not None:
+            recorder.write(view.render())
+
+    try:
+        if show:
+            def poll() -> tuple | None:
+                item = results.get_nowait()
+                if item is not None and recorder is not None:
+                    draw(item)
+                return item
+
+            run_window(view, poll, stop)
+        else:
+            while True:
+                item = results.get(timeout=0.1)
+                if item is not None:
+                    draw(item)
+                elif not loop_running():
+                    break
+    finally:
+        view.close()
+        if recorder is not None:
+            recorder.close()
+            log.info("wrote %s", video_path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+
+    from devices.base import DeviceDisconnectedError, DeviceError, RecordingError
+    from tracker.export import open_exporter
+    from tracker.intrinsics import CalibrationError, load_intrinsics
+    from tracker.loop import Channel, StreamingLoop
+    from tracker.mediapipe_hands import MediaPipeConfig
+    from tracker.lift import LiftConfig
+    from tracker.one_euro import parse_smoothing
+    from tracker.rgb import RgbPipelineConfig, build_rgb_pipeline
+    from tracker.sources import open_source, parse_source
+
+    try:
+        smoothing = parse_smoothing(args.smoothing)
+        mp_config = MediaPipeConfig(max_hands=args.max_hands, model_complexity=0 if args.model == "lite" else 1,
+                                    mirrored=args.mirror)  # fmt: skip
+        lift_config = LiftConfig(hand_scale=args.hand_scale)
+        if args.frames is not None and args.frames < 1:
+            raise ValueError("--frames must be >= 1")
+    except ValueError as exc:
+        log.error("%s", exc)
+        return Exit.USAGE
+
+    try:
+        torch_device = resolve_torch_device(args.device)
+    except RuntimeError as exc:
+        log.error("%s", exc)
+        return Exit.ACCEL
+    log.debug("torch device: %s", torch_device)
+
+    try:
+        intrinsics = load_intrinsics(args.calib) if args.calib else None
+    except (CalibrationError, OSError) as exc:
+        log.error("calibration: %s", exc)
+        return Exit.CALIBRATION
+
+    show = not args.no_view
+    if show:
+        from tracker.view import ViewUnavailableError, use_backend
+
+        try:
+            use_backend(headless=False)
+        except ViewUnavailableError as exc:
+            log.warning("no window possible (%s); running headless. Use --no-view to silence this.", exc)
+            show = False
+    if not show and args.save_video:
+        from tracker.view import ViewUnavailableError, use_backend
+
+        try:
+            use_backend(headless=True)
+        except ViewUnavailableError as exc:
+            log.error("cannot render headless for --save-video: %s", exc)
+            return Exit.VIEW
+
+    realtime = show if args.speed == "auto" else args.speed == "realtime"
+    try:
+        device = open_source(parse_source(args.source), intrinsics, realtime, args.width, args.height, args.fps, args.hfov)
+    except RecordingError as exc:
+        log.error("%s", exc)
+        return Exit.RECORDING
+    except DeviceError as exc:
+        log.error("%s", exc)
+        return Exit.SOURCE
+    log.info("source: %s (%s)", device.name, "live" if device.live else "playback")
+
+    sinks = []
+    exporter = None
+    try:
+        if args.export:
+            exporter = open_exporter(args.export)
+            sinks.append(exporter)
+    except (ValueError, OSError) as exc:
+        device.close()
+        log.error("%s", exc)
+        return Exit.USAGE
+
+    pipeline = build_rgb_pipeline(RgbPipelineConfig(mediapipe=mp_config, lift=lift_config, smoothing=smoothing))
+    loop = StreamingLoop(device, pipeline, sinks, max_frames=args.frames)
+    stop = threading.Event()
+    wants_view = show or bool(args.save_video)
+    # Recording a file keeps every frame for the video; a live window only wants the newest.
+    results: Channel = Channel(latest_only=device.live or not args.save_video, capacity=8)
+    if wants_view:
+        loop.sinks.append(lambda r: results.put((r, loop.snapshot())))
+
+    code = Exit.OK
+    interrupted = threading.Event()
+
+    def on_sigint(*_: object) -> None:
+        interrupted.set()
+        stop.set()
+
+    previous_sigint = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        if wants_view:
+            loop.start(stop)
+            _run_view(loop.is_running, results, stop, show, args.save_video, args.fps)
+            stop.set()  # window closed: end the pipeline too
+            loop.join()
+        else:
+            loop.run(stop)
+        if interrupted.is_set():
+            code = Exit.INTERRUPTED
+    except DeviceDisconnectedError as exc:
+        log.error("%s", exc)
+        code = Exit.DISCONNECTED
+    except RecordingError as exc:
+        log.error("%s", exc)
+        code = Exit.RECORDING
+    finally:
+        signal.signal(signal.SIGINT, previous_sigint)
+        results.close()
+        stop.set()
+        device.close()
+        pipeline.close()
+        if exporter is not None:
+            exporter.close()
+            log.info("wrote %s", exporter.path)
+    stats = loop.snapshot()
+    log.info("done: %s", stats.summary())
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

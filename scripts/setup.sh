@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up handtrack on a fresh Debian/Ubuntu machine: system libraries + a virtual environment in .venv.
+#   system: libusb-1.0-0 (pyrealsense2), Mesa EGL/GL (VisPy rendering; headless via EGL),
+#           libxkbcommon0 / libdbus-1-3 / libfontconfig1 (the PySide6 window)
+# Re-running is safe; it reuses .venv when present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SYSTEM_PACKAGES="libusb-1.0-0 libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libglib2.0-0 libxkbcommon0 libdbus-1-3 libfontconfig1"
+if command -v apt-get >/dev/null 2>&1; then
+  missing=""
+  for p in $SYSTEM_PACKAGES; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+  done
+  if [ -n "$missing" ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "installing system packages:$missing"
+    $SUDO apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+  fi
+else
+  echo "no apt-get: make sure these (or your distribution's equivalents) are installed: $SYSTEM_PACKAGES" >&2
+fi
+
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+"$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), f"handtrack needs Python 3.11, found {sys.version}"'
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first from its pinned version (a CPU wheel here); a user with a GPU installs a CUDA build before.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[test]"
+echo "handtrack is set up in .venv"
