@@ -17,7 +17,7 @@ from typing import Self
 import cv2
 import numpy as np
 
-from tracker.types import Camera, Intrinsics
+from tracker.types import Camera, FrameSet, Intrinsics
 
 __all__ = ["DeviceBase", "CameraForSize", "Pacer", "to_rgb"]
 
@@ -35,6 +35,9 @@ class DeviceBase:
     live: bool
 
     def open(self) -> None:
+        raise NotImplementedError
+
+    def read(self) -> FrameSet | None:
         raise NotImplementedError
 
     def close(self) -> None:

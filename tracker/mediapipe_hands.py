@@ -10,6 +10,8 @@ and steadier than per-image detection.
 from __future__ import annotations
 
 import logging
+import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,6 +77,8 @@ class MediaPipeHands:
     """
 
     def __init__(self, config: MediaPipeConfig = MediaPipeConfig(), view: int = 0) -> None:
+        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info/warning chatter
+        warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
         import mediapipe as mp  # heavy import: only when the stage is built
 
         self.config = config

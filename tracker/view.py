@@ -103,6 +103,7 @@ _TEXT_DIM: Final = (0.62, 0.66, 0.72, 1.0)
 _WARN: Final = (1.00, 0.72, 0.25, 1.0)
 _GRID_MINOR: Final = (0.30, 0.33, 0.38, 1.0)
 _GRID_MAJOR: Final = (0.45, 0.49, 0.55, 1.0)
+_DROP: Final = (0.55, 0.58, 0.64, 1.0)
 _FRUSTUM: Final = (0.85, 0.87, 0.90, 1.0)
 _AXIS_COLORS: Final = ((0.95, 0.25, 0.25, 1.0), (0.30, 0.85, 0.30, 1.0), (0.30, 0.45, 1.00, 1.0))
 
@@ -373,23 +374,39 @@ class _HandVisuals:
             self.label.pos = (float(wrist[0]), float(wrist[1]) + 0.5 * self._cfg.joint_size_px)
 
     def show_3d(self, joints_display: np.ndarray | None, colors: np.ndarray | None) -> None:
-        """Draw the 3D skeleton (display-frame mm); None hides it."""
+        """Draw the 3D skeleton (display-frame mm) with a drop line from the wrist to the grid; None hides it."""
         if joints_display is None or colors is None:
             self.bones3d.visible = self.joints3d.visible = False
             return
-        self._set_skeleton(self.bones3d, self.joints3d, joints_display, colors)
+        wrist = joints_display[WRIST]
+        floor = np.array([wrist[0], -self._cfg.grid_below_camera_mm, wrist[2]], dtype=np.float32)
+        self._set_skeleton(self.bones3d, self.joints3d, joints_display, colors, drop=(wrist, floor))
 
-    def _set_skeleton(self, bones: object, joints: object, points: np.ndarray, colors: np.ndarray) -> None:
+    def _set_skeleton(
+        self,
+        bones: object,
+        joints: object,
+        points: np.ndarray,
+        colors: np.ndarray,
+        drop: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """Bones and joint markers of one hand; ``drop`` adds a dim segment and a floor dot (3D only)."""
         seg, seg_colors = _bone_segments(points)
+        ok = np.isfinite(points).all(axis=1)
+        pos, face = points[ok], colors[ok]
+        if drop is not None and np.isfinite(drop[0]).all():
+            seg = np.concatenate([seg, np.asarray(drop, dtype=np.float32)])
+            seg_colors = np.concatenate([seg_colors, np.asarray([_DROP, _DROP], dtype=np.float32)])
+            pos = np.concatenate([pos, drop[1][None]])
+            face = np.concatenate([face, np.asarray([_DROP], dtype=np.float32)])
         bones.visible = len(seg) > 0
         if bones.visible:
             bones.set_data(pos=seg, color=seg_colors)
-        ok = np.isfinite(points).all(axis=1)
-        joints.visible = bool(ok.any())
+        joints.visible = len(pos) > 0
         if joints.visible:
             joints.set_data(
-                pos=np.ascontiguousarray(points[ok], dtype=np.float32),
-                face_color=colors[ok],
+                pos=np.ascontiguousarray(pos, dtype=np.float32),
+                face_color=face,
                 edge_color=(0.05, 0.05, 0.05, 1.0),
                 edge_width=1.0,
                 size=self._cfg.joint_size_px,
@@ -466,7 +483,7 @@ class TrackerView:
 
         cfg = self._cfg
         self._view3d = scene.widgets.ViewBox(parent=self.canvas.scene, bgcolor=_BG_3D, border_color=None)
-        self._view3d.camera = scene.TurntableCamera(up="+y", fov=45.0, elevation=20.0, azimuth=120.0)
+        self._view3d.camera = scene.TurntableCamera(up="+y", fov=45.0, elevation=25.0, azimuth=105.0)
         self._aim_3d_camera(camera_to_display(np.array([0.0, 0.0, cfg.default_target_mm])), 2.0 * cfg.default_target_mm)
         seg, col = _grid_segments(
             cfg.grid_spacing_mm, cfg.grid_below_camera_mm, cfg.grid_x_mm, cfg.grid_z_mm, cfg.grid_major_every
@@ -477,7 +494,7 @@ class TrackerView:
         )
         self._build_axes()
         self._build_grid_labels()
-        self._title3d = self._panel_text(self._view3d, "3D (mm, camera at origin)", (10, 8), font_size=9, color=_TEXT_DIM)
+        self._title3d = self._panel_text(self._view3d, f"3D  (camera frame, mm; grid {self._cfg.grid_spacing_mm:g} mm)", (10, 8), font_size=9, color=_TEXT_DIM)
         self._overlay = self._panel_text(self._view3d, "", (10, 30), font_size=9, color=_TEXT)
         self._warning = self._panel_text(self._view3d, "approximate intrinsics", (10, 0), font_size=9, color=_WARN)
         self._warning.visible = False
@@ -500,10 +517,11 @@ class TrackerView:
 
         cfg = self._cfg
         z_marks = np.arange(cfg.grid_z_mm[0], cfg.grid_z_mm[1] + 1.0, cfg.grid_spacing_mm * cfg.grid_major_every)[1:]
-        pos = np.stack([np.full_like(z_marks, cfg.grid_x_mm[0] - 20.0), np.full_like(z_marks, cfg.grid_below_camera_mm), z_marks], 1)
+        x = cfg.grid_x_mm[0] + 0.2 * cfg.grid_spacing_mm
+        pos = np.stack([np.full_like(z_marks, x), np.full_like(z_marks, cfg.grid_below_camera_mm - 5.0), z_marks], 1)
         scene.visuals.Text(
-            [f"{z:.0f} mm" for z in z_marks], pos=camera_to_display(pos), color=_TEXT_DIM, font_size=7,
-            anchor_x="right", parent=self._view3d.scene,
+            [f"z {z:.0f}" for z in z_marks], pos=camera_to_display(pos), color=_TEXT_DIM, font_size=7,
+            anchor_x="left", anchor_y="bottom", parent=self._view3d.scene,
         )  # fmt: skip
 
     @staticmethod
@@ -657,7 +675,7 @@ class TrackerView:
         if not len(pts):
             return
         extent = float(np.ptp(pts, axis=0).max())
-        self._aim_3d_camera(pts.mean(axis=0), max(450.0, 3.0 * extent))
+        self._aim_3d_camera(pts.mean(axis=0), max(350.0, 2.2 * extent))
         self._framed = True
 
     def _aim_3d_camera(self, center: np.ndarray, distance: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -64,6 +65,15 @@ def test_sizes_may_differ_and_intrinsics_follow(tmp_path: Path) -> None:
         a, b = (fs.frames[0].camera.intrinsics for fs in (dev.read(), dev.read()))
     assert a == calib
     assert (b.fx, b.fy, b.cx, b.cy, b.width, b.dist, b.approximate) == (100.0, 104.0, 40.0, 30.0, 80, calib.dist, False)
+
+
+def test_intrinsics_for_another_aspect_ratio_warn(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_image(tmp_path / "0.png", (1, 2, 3), (40, 40))
+    calib = Intrinsics(50.0, 50.0, 20.0, 15.0, 40, 30)
+    with caplog.at_level(logging.WARNING), ImageFolderDevice(tmp_path, intrinsics=calib) as dev:
+        intr = dev.read().frames[0].camera.intrinsics
+    assert (intr.width, intr.height) == (40, 40)
+    assert "another aspect ratio" in caplog.text
 
 
 def test_realtime_paces_at_fps(tmp_path: Path) -> None:

@@ -1,0 +1,822 @@
+#!/usr/bin/env python
+"""Make the bundled demo recording: a drawn right hand with exact ground truth.
+
+The hand is the project's own drawing (no third-party images): a small kinematic right hand in
+millimetres, animated over 4 s at 30 FPS and rendered by a tiny z-buffered numpy rasteriser of
+tapered capsules and a palm slab, shaded, 2x supersampled and downsampled with OpenCV. MediaPipe
+Hands is then run on the decoded video to measure how well it detects the drawing and how close
+its landmarks fall to the ground truth.
+
+Frames and units:
+
+* Camera frame: OpenCV, x right, y down, z forward (out of the lens), millimetres.
+* Hand-local frame (right hand): origin at the wrist joint centre, +x radial (towards the thumb),
+  +y distal (towards the middle fingertip), +z volar (out of the palm). Right-handed:
+  ``x = y cross z``. A mirror image of this hand (a left hand) would need a left-handed frame.
+* Pixels: x right, y down, origin at the top-left corner of the top-left pixel (pixel ``i`` spans
+  ``[i, i+1)``), ``u = fx * X / Z + cx``, as in :class:`tracker.types.Intrinsics`.
+
+The hand is seen from its palm side: the base orientation maps local +x to camera +x, +y to -y
+(fingers up) and +z (palm normal) to -z (towards the camera). A right hand seen palm-first has its
+thumb on the image's right, which is what this gives.
+
+Usage::
+
+    python scripts/make_demo.py                # writes assets/demo/, then evaluates MediaPipe
+    python scripts/make_demo.py --check        # regenerates into a temp dir, compares the npz
+    python scripts/make_demo.py --out /tmp/d --preview /tmp/d/sheet.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+_REPO = Path(__file__).resolve().parents[1]
+if str(_REPO) not in sys.path:  # allow ``python scripts/make_demo.py`` from anywhere
+    sys.path.insert(0, str(_REPO))
+
+from tracker.joints import EDGES, FINGERS, JOINT_NAMES, NUM_JOINTS, WRIST  # noqa: E402
+from tracker.types import Intrinsics  # noqa: E402
+
+__all__ = [
+    "SEED",
+    "FPS",
+    "NUM_FRAMES",
+    "INTRINSICS",
+    "PoseParams",
+    "keyframes",
+    "animate",
+    "forward_kinematics",
+    "hand_rotation",
+    "render_frame",
+    "generate",
+    "evaluate_mediapipe",
+    "main",
+]
+
+SEED: int = 20240611
+FPS: float = 30.0
+NUM_FRAMES: int = 120
+INTRINSICS = Intrinsics(fx=600.0, fy=600.0, cx=320.0, cy=240.0, width=640, height=480)
+HANDEDNESS = "right"
+SUPERSAMPLE = 2
+DEFAULT_OUT = _REPO / "assets" / "demo"
+
+# --------------------------------------------------------------------------------------------------
+# Hand geometry (hand-local frame, mm). Average adult proportions: wrist -> middle MCP 89 mm,
+# middle finger 45/28/22 mm, hand length (wrist joint -> middle tip) 184 mm.
+# --------------------------------------------------------------------------------------------------
+
+#: MCP joint centres of the four fingers (the metacarpal arch puts index/pinky slightly volar).
+MCP_LOCAL: dict[str, tuple[float, float, float]] = {
+    "index": (23.0, 84.0, 2.0),
+    "middle": (0.0, 89.0, 0.0),
+    "ring": (-19.0, 84.0, 1.0),
+    "pinky": (-35.0, 75.0, 4.0),
+}
+#: Thumb CMC (trapeziometacarpal) joint centre.
+THUMB_CMC_LOCAL: tuple[float, float, float] = (20.0, 24.0, 6.0)
+#: Bone lengths root to tip: thumb metacarpal/proximal/distal, fingers proximal/middle/distal.
+#: The distal length reaches the skin at the fingertip (MediaPipe's tip landmark).
+BONE_LENGTHS: dict[str, tuple[float, float, float]] = {
+    "thumb": (44.0, 32.0, 28.0),
+    "index": (40.0, 24.0, 21.0),
+    "middle": (45.0, 28.0, 22.0),
+    "ring": (42.0, 27.0, 22.0),
+    "pinky": (33.0, 20.0, 19.0),
+}
+#: Rest fan angle of each finger in the palm plane, degrees, positive away from the middle finger.
+REST_FAN: dict[str, float] = {"index": 4.0, "middle": 0.0, "ring": 5.0, "pinky": 10.0}
+#: +1 where "away from the middle finger" is radial (+x), -1 where it is ulnar.
+_SPREAD_SIGN: dict[str, float] = {"index": 1.0, "middle": 1.0, "ring": -1.0, "pinky": -1.0}
+#: Rest direction of the thumb metacarpal: 40 deg radial of +y in the palm plane, 25 deg volar.
+THUMB_REST_RADIAL_DEG = 40.0
+THUMB_REST_VOLAR_DEG = 25.0
+#: Where the thumb pad faces at rest (flexion bends the thumb towards it): ulnar and volar.
+THUMB_PAD_DIRECTION: tuple[float, float, float] = (-0.6, 0.0, 0.8)
+
+#: Skin radii (mm) at the four joints of each chain, root to tip (thumb: CMC, MCP, IP, tip).
+RADII: dict[str, tuple[float, float, float, float]] = {
+    "thumb": (12.5, 10.5, 9.5, 8.0),
+    "index": (10.0, 9.0, 8.0, 7.2),
+    "middle": (10.2, 9.3, 8.2, 7.4),
+    "ring": (9.6, 8.7, 7.8, 7.0),
+    "pinky": (8.6, 7.6, 6.9, 6.2),
+}
+#: The fingertip's end cap is centred this fraction of the tip radius short of the tip joint, so the
+#: drawn skin ends (1 - TIP_INSET) * r beyond it.
+TIP_INSET = 0.6
+
+
+@dataclass(frozen=True)
+class PoseParams:
+    """Pose of the demo hand.
+
+    Attributes:
+        flex: ``(5, 3)`` degrees, flexion of each chain's three joints in :data:`FINGERS` order
+            (thumb: CMC, MCP, IP; fingers: MCP, PIP, DIP); positive bends towards the palm.
+        spread: ``(5,)`` degrees, abduction at the chain root, positive away from the middle finger
+            (thumb: CMC abduction, positive away from the index finger).
+        rotation: ``(3,)`` degrees ``(pitch, yaw, roll)`` about the camera x, y, z axes, applied in
+            that order after the base palm-to-camera orientation.
+        wrist: ``(3,)`` mm, the wrist joint centre in the camera frame.
+    """
+
+    flex: np.ndarray
+    spread: np.ndarray
+    rotation: np.ndarray
+    wrist: np.ndarray
+
+    def as_vector(self) -> np.ndarray:
+        """All parameters as one flat float64 vector (for interpolation)."""
+        return np.concatenate([self.flex.ravel(), self.spread, self.rotation, self.wrist])
+
+    @classmethod
+    def from_vector(cls, v: np.ndarray) -> "PoseParams":
+        """Inverse of :meth:`as_vector`."""
+        v = np.asarray(v, dtype=np.float64)
+        return cls(v[:15].reshape(5, 3).copy(), v[15:20].copy(), v[20:23].copy(), v[23:26].copy())
+
+
+# --------------------------------------------------------------------------------------------------
+# Small deterministic linear algebra. The ground truth must be bit-identical between runs, so the
+# kinematics avoid BLAS (whose kernels differ between CPUs) and numpy's SIMD trigonometry: rotations
+# come from ``math`` and products are written out as fixed sequences of elementwise operations.
+# --------------------------------------------------------------------------------------------------
+
+
+def _rx(deg: float) -> np.ndarray:
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def _ry(deg: float) -> np.ndarray:
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def _rz(deg: float) -> np.ndarray:
+    c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """3x3 @ 3x3 in a fixed order of operations."""
+    return a[:, 0:1] * b[0:1, :] + a[:, 1:2] * b[1:2, :] + a[:, 2:3] * b[2:3, :]
+
+
+def _apply(r: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Rotate points ``(..., 3)`` by the 3x3 ``r`` (``r @ p`` per point) in a fixed order."""
+    return p[..., 0:1] * r[:, 0] + p[..., 1:2] * r[:, 1] + p[..., 2:3] * r[:, 2]
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / math.sqrt(float(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]))
+
+
+def _cross(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.array(
+        [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+    )
+
+
+#: Hand-local -> camera rotation of the base pose: palm towards the camera, fingers up.
+BASE_ROTATION = np.array([[1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, -1.0]])
+
+
+def hand_rotation(rotation_deg: np.ndarray) -> np.ndarray:
+    """Hand-local -> camera rotation ``Rz(roll) Ry(yaw) Rx(pitch) BASE_ROTATION`` (3x3)."""
+    pitch, yaw, roll = (float(a) for a in rotation_deg)
+    return _mm(_rz(roll), _mm(_ry(yaw), _mm(_rx(pitch), BASE_ROTATION)))
+
+
+def _thumb_rest_frame() -> np.ndarray:
+    """Columns (x, y, z) of the thumb's rest frame in hand-local axes: y along the metacarpal, z
+    towards the pad (the flexion direction), x = y cross z."""
+    a, b = math.radians(THUMB_REST_RADIAL_DEG), math.radians(THUMB_REST_VOLAR_DEG)
+    y = np.array([math.sin(a) * math.cos(b), math.cos(a) * math.cos(b), math.sin(b)])
+    w = np.array(THUMB_PAD_DIRECTION)
+    d = float(w[0] * y[0] + w[1] * y[1] + w[2] * y[2])
+    z = _unit(w - d * y)
+    x = _cross(y, z)
+    return np.stack([x, y, z], axis=1)
+
+
+def _chain(root: np.ndarray, frame: np.ndarray, lengths: tuple[float, float, float],
+           flex: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Joints (4, root first) and the joint frames (3) of a three-bone chain flexing about x."""
+    joints, frames = [root], []
+    for length, angle in zip(lengths, flex):
+        frame = _mm(frame, _rx(float(angle)))
+        frames.append(frame)
+        joints.append(joints[-1] + length * frame[:, 1])
+    return joints, frames
+
+
+def forward_kinematics(pose: PoseParams) -> tuple[np.ndarray, dict[str, list[np.ndarray]]]:
+    """Joint positions of ``pose`` in the hand-local frame.
+
+    Returns:
+        joints: ``(21, 3)`` float64 mm, hand-local frame, MediaPipe joint order.
+        frames: per chain name, the three bone frames (3x3, columns x/y/z in hand-local axes;
+            y along the bone, x the flexion axis) used to place skin details.
+    """
+    joints = np.zeros((NUM_JOINTS, 3))
+    frames: dict[str, list[np.ndarray]] = {}
+    for f, (name, idx) in enumerate(FINGERS.items()):
+        if name == "thumb":
+            base = _mm(_thumb_rest_frame(), _rz(-float(pose.spread[f])))
+            chain, fr = _chain(np.array(THUMB_CMC_LOCAL), base, BONE_LENGTHS[name], pose.flex[f])
+        else:
+            fan = _SPREAD_SIGN[name] * (REST_FAN[name] + float(pose.spread[f]))
+            base = _rz(-fan)  # Rz(+a) turns +y towards -x, so radial spread is a negative angle
+            chain, fr = _chain(np.array(MCP_LOCAL[name]), base, BONE_LENGTHS[name], pose.flex[f])
+        for j, p in zip(idx, chain):
+            joints[j] = p
+        frames[name] = fr
+    return joints, frames
+
+
+def to_camera(points_local: np.ndarray, pose: PoseParams) -> np.ndarray:
+    """Hand-local points ``(..., 3)`` mm -> camera frame mm."""
+    return _apply(hand_rotation(pose.rotation), points_local) + pose.wrist
+
+
+# --------------------------------------------------------------------------------------------------
+# Animation
+# --------------------------------------------------------------------------------------------------
+
+
+def _pose(fingers: list[tuple[float, float, float]], spread: list[float], rotation: tuple[float, float, float],
+          wrist: tuple[float, float, float]) -> PoseParams:
+    return PoseParams(np.array(fingers, dtype=np.float64), np.array(spread, dtype=np.float64),
+                      np.array(rotation, dtype=np.float64), np.array(wrist, dtype=np.float64))
+
+
+def keyframes() -> list[tuple[float, PoseParams]]:
+    """The scripted key poses ``(time s, pose)`` of the 4 s clip."""
+    relaxed = [(0.0, 8.0, 8.0), (8.0, 12.0, 6.0), (8.0, 12.0, 6.0), (9.0, 14.0, 7.0), (10.0, 16.0, 8.0)]
+    spread_wide = [(-5.0, 5.0, 5.0), (0.0, 3.0, 2.0), (0.0, 3.0, 2.0), (0.0, 3.0, 2.0), (0.0, 4.0, 2.0)]
+    half_closed = [(15.0, 20.0, 20.0), (30.0, 50.0, 30.0), (35.0, 55.0, 35.0), (38.0, 60.0, 38.0),
+                   (40.0, 62.0, 38.0)]
+    pinch = [(30.0, 28.0, 20.0), (34.0, 42.0, 26.0), (10.0, 14.0, 8.0), (12.0, 18.0, 10.0), (15.0, 20.0, 10.0)]
+    peace = [(25.0, 30.0, 25.0), (0.0, 6.0, 4.0), (0.0, 6.0, 4.0), (40.0, 60.0, 35.0), (42.0, 62.0, 35.0)]
+    return [
+        (0.0, _pose(relaxed, [0.0, 2.0, 0.0, 2.0, 4.0], (0.0, 0.0, 0.0), (-20.0, 70.0, 480.0))),
+        (0.7, _pose(spread_wide, [15.0, 12.0, 0.0, 10.0, 18.0], (0.0, 15.0, 10.0), (5.0, 66.0, 470.0))),
+        (1.4, _pose(half_closed, [5.0, 0.0, 0.0, 0.0, 0.0], (10.0, -10.0, 5.0), (30.0, 60.0, 500.0))),
+        (2.1, _pose(pinch, [0.0, 0.0, 0.0, 2.0, 4.0], (0.0, 10.0, -5.0), (20.0, 70.0, 540.0))),
+        (2.8, _pose(pinch, [0.0, 0.0, 0.0, 4.0, 8.0], (-5.0, -15.0, -12.0), (-10.0, 75.0, 520.0))),
+        (3.4, _pose(peace, [0.0, 10.0, 8.0, 0.0, 0.0], (-10.0, 5.0, 0.0), (-30.0, 70.0, 450.0))),
+        (4.0, _pose(relaxed, [5.0, 4.0, 0.0, 4.0, 8.0], (0.0, 0.0, 8.0), (-20.0, 65.0, 425.0))),
+    ]
+
+
+def _smooth_noise(rng: np.random.Generator, n: int, dims: int, width: float) -> np.ndarray:
+    """``(n, dims)`` low-pass Gaussian noise with unit-ish amplitude (Gaussian kernel of ``width``
+    frames)."""
+    pad = int(3 * width)
+    white = rng.standard_normal((n + 2 * pad, dims))
+    k = np.exp(-0.5 * (np.arange(-pad, pad + 1) / width) ** 2)
+    k /= k.sum()
+    out = np.stack([np.convolve(white[:, d], k, mode="valid") for d in range(dims)], axis=1)
+    return out / np.sqrt((k * k).sum())
+
+
+def animate(num_frames: int = NUM_FRAMES, fps: float = FPS, seed: int = SEED) -> list[PoseParams]:
+    """Poses of all frames: smoothstep between :func:`keyframes` plus a small seeded tremor
+    (about 1 deg of rotation, 1.5 mm of translation and 1.5 deg of finger flexion)."""
+    keys = keyframes()
+    times = np.array([k[0] for k in keys])
+    vecs = np.stack([k[1].as_vector() for k in keys])
+    rng = np.random.default_rng(seed)
+    tremor = _smooth_noise(rng, num_frames, vecs.shape[1], width=4.0)
+    scale = np.concatenate([np.full(15, 1.5), np.zeros(5), np.full(3, 1.0), np.full(3, 1.5)])
+    poses = []
+    for i in range(num_frames):
+        t = min(i / fps, float(times[-1]))
+        k = min(int(np.searchsorted(times, t, side="right")) - 1, len(times) - 2)
+        s = (t - times[k]) / (times[k + 1] - times[k])
+        s = s * s * (3.0 - 2.0 * s)
+        v = (1.0 - s) * vecs[k] + s * vecs[k + 1] + scale * tremor[i]
+        poses.append(PoseParams.from_vector(v))
+    return poses
+
+
+# --------------------------------------------------------------------------------------------------
+# Rendering: a z-buffered rasteriser of shaded tapered capsules and a palm slab, in numpy.
+# --------------------------------------------------------------------------------------------------
+
+SKIN = np.array([0.87, 0.66, 0.54])
+PALM_SKIN = np.array([0.89, 0.64, 0.55])
+TIP_SKIN = np.array([0.89, 0.60, 0.53])
+SLEEVE = np.array([0.16, 0.22, 0.36])
+LIGHT = _unit(np.array([-0.35, -0.55, -1.0]))  # direction towards the light, camera frame
+PALM_ID, FOREARM_ID, SLEEVE_ID, THENAR_ID, HYPOTHENAR_ID = 0, 1, 2, 3, 4
+PALM_GROUP = (PALM_ID, THENAR_ID, HYPOTHENAR_ID)
+
+
+def _bone_id(finger_index: int, bone: int) -> int:
+    return 10 + 3 * finger_index + bone
+
+
+#: Palm outline in the hand-local palm plane (x, y) mm, counter-clockwise seen from the volar side.
+PALM_OUTLINE: tuple[tuple[float, float], ...] = (
+    (-26.0, -4.0), (-34.0, 10.0), (-41.0, 32.0), (-44.0, 58.0), (-43.0, 76.0), (-36.0, 85.0),
+    (-19.0, 94.0), (0.0, 99.0), (22.0, 94.0), (31.0, 84.0), (33.0, 60.0), (31.0, 35.0),
+    (25.0, 8.0), (20.0, -4.0),
+)  # fmt: skip
+PALM_SURFACE_Z = 8.0  # mm volar of the joint plane
+PALM_BULGE = 5.0  # mm extra towards the palm centre
+#: Palm lines (heart, head, life) as hand-local polylines on the palm surface.
+PALM_LINES: tuple[tuple[tuple[float, float], ...], ...] = (
+    ((-43.0, 62.0), (-28.0, 67.0), (-10.0, 71.0), (6.0, 74.0), (16.0, 79.0)),
+    ((29.0, 58.0), (14.0, 55.0), (-4.0, 50.0), (-22.0, 44.0), (-32.0, 38.0)),
+    ((30.0, 58.0), (20.0, 48.0), (14.0, 35.0), (12.0, 20.0), (14.0, 6.0)),
+)
+
+
+class _Canvas:
+    """Supersampled z-buffer: depth (mm), item id, normal (camera frame) and albedo per pixel."""
+
+    def __init__(self, intr: Intrinsics, ss: int) -> None:
+        self.w, self.h = intr.width * ss, intr.height * ss
+        self.f, self.fy = intr.fx * ss, intr.fy * ss
+        self.cx, self.cy = intr.cx * ss, intr.cy * ss
+        self.z = np.full((self.h, self.w), np.inf, np.float32)
+        self.ids = np.full((self.h, self.w), -1, np.int16)
+        self.normal = np.zeros((self.h, self.w, 3), np.float32)
+        self.albedo = np.zeros((self.h, self.w, 3), np.float32)
+
+    def project(self, p: np.ndarray) -> np.ndarray:
+        """Camera mm ``(..., 3)`` -> supersampled continuous pixels ``(..., 2)``."""
+        return np.stack([self.f * p[..., 0] / p[..., 2] + self.cx, self.fy * p[..., 1] / p[..., 2] + self.cy], -1)
+
+    def _write(self, ys: slice, xs: slice, inside: np.ndarray, z: np.ndarray, n: np.ndarray,
+               albedo: np.ndarray, item: int) -> None:
+        zb = self.z[ys, xs]
+        win = inside & (z < zb)
+        zb[win] = z[win]
+        self.ids[ys, xs][win] = item
+        self.normal[ys, xs][win] = n[win]
+        self.albedo[ys, xs][win] = albedo if albedo.ndim == 1 else albedo[win]
+
+    def capsule(self, a3: np.ndarray, b3: np.ndarray, ra: float, rb: float, item: int,
+                albedo: np.ndarray, depth_scale: float = 1.0) -> None:
+        """A tapered capsule from ``a3`` to ``b3`` (camera mm) with skin radii ``ra``/``rb`` mm;
+        its cross-section is ``depth_scale`` times as deep (along the view ray) as wide."""
+        a, b = self.project(a3), self.project(b3)
+        pa, pb = self.f * ra / a3[2], self.f * rb / b3[2]
+        x0 = max(int(math.floor(min(a[0] - pa, b[0] - pb))), 0)
+        x1 = min(int(math.ceil(max(a[0] + pa, b[0] + pb))) + 1, self.w)
+        y0 = max(int(math.floor(min(a[1] - pa, b[1] - pb))), 0)
+        y1 = min(int(math.ceil(max(a[1] + pa, b[1] + pb))) + 1, self.h)
+        if x0 >= x1 or y0 >= y1:
+            return
+        px = (np.arange(x0, x1, dtype=np.float32) + 0.5)[None, :]
+        py = (np.arange(y0, y1, dtype=np.float32) + 0.5)[:, None]
+        ab = b - a
+        l2 = max(float(ab @ ab), 1e-9)
+        t = np.clip(((px - a[0]) * ab[0] + (py - a[1]) * ab[1]) / l2, 0.0, 1.0)
+        dx, dy = px - (a[0] + t * ab[0]), py - (a[1] + t * ab[1])
+        r_px = pa + t * (pb - pa)
+        d2 = (dx * dx + dy * dy) / (r_px * r_px)
+        inside = d2 < 1.0
+        hr = np.sqrt(np.clip(1.0 - d2, 0.0, 1.0))
+        r_mm = ra + t * (rb - ra)
+        z = a3[2] + t * (b3[2] - a3[2]) - hr * r_mm * depth_scale
+        n = np.stack([dx / r_px, dy / r_px, -hr / (depth_scale * depth_scale)], -1)
+        n /= np.linalg.norm(n, axis=-1, keepdims=True) + 1e-9
+        self._write(slice(y0, y1), slice(x0, x1), inside, z, n, albedo, item)
+
+    def palm(self, outline_cam: np.ndarray, plane_point: np.ndarray, volar: np.ndarray, item: int,
+             albedo: np.ndarray, bulge_mm: float) -> None:
+        """A palm slab: the polygon ``outline_cam`` (camera mm, on a plane with normal ``volar``
+        through ``plane_point``), raised by up to ``bulge_mm`` towards ``volar`` in its middle."""
+        uv = self.project(outline_cam)
+        x0, y0 = np.maximum(np.floor(uv.min(0)).astype(int) - 2, 0)
+        x1, y1 = np.minimum(np.ceil(uv.max(0)).astype(int) + 3, [self.w, self.h])
+        if x0 >= x1 or y0 >= y1:
+            return
+        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        pts = np.round((uv - [x0 + 0.5, y0 + 0.5]) * 16).astype(np.int32)
+        cv2.fillPoly(mask, [pts], 255, cv2.LINE_8, shift=4)
+        inside = mask > 0
+        px = (np.arange(x0, x1, dtype=np.float64) + 0.5)[None, :]
+        py = (np.arange(y0, y1, dtype=np.float64) + 0.5)[:, None]
+        rx, ry = (px - self.cx) / self.f, (py - self.cy) / self.fy
+        denom = volar[0] * rx + volar[1] * ry + volar[2]
+        s = float(volar @ plane_point) / np.where(np.abs(denom) < 1e-6, 1e-6, denom)
+        mm_per_px = float(plane_point[2]) / self.f
+        dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5) * mm_per_px
+        u = np.clip(dist / 22.0, 0.0, 1.0)
+        h = bulge_mm * (1.0 - (1.0 - u) ** 2)
+        h = cv2.GaussianBlur(h.astype(np.float32), (0, 0), 4.0)
+        gy, gx = np.gradient(h / mm_per_px)
+        z = (s + h * volar[2]).astype(np.float32)
+        n = np.stack([volar[0] - gx, volar[1] - gy, np.full_like(gx, volar[2])], -1)
+        n /= np.linalg.norm(n, axis=-1, keepdims=True)
+        self._write(slice(y0, y1), slice(x0, x1), inside, z, n.astype(np.float32), albedo, item)
+
+
+def _background(intr: Intrinsics, ss: int, seed: int) -> np.ndarray:
+    """A softly textured wall: vertical gradient plus seeded low-frequency noise, RGB float
+    ``(H*ss, W*ss, 3)`` in [0, 1]."""
+    rng = np.random.default_rng(seed + 1)
+    h, w = intr.height * ss, intr.width * ss
+    yy = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    top, bottom = np.array([0.74, 0.77, 0.80], np.float32), np.array([0.56, 0.59, 0.63], np.float32)
+    img = top + (bottom - top) * yy
+    noise = cv2.resize(rng.standard_normal((12, 16)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    fine = cv2.resize(rng.standard_normal((60, 80)).astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    img = img + (0.025 * noise + 0.008 * fine)[..., None]
+    return np.broadcast_to(img, (h, w, 3)).astype(np.float32)
+
+
+def render_frame(pose: PoseParams, intr: Intrinsics = INTRINSICS, background: np.ndarray | None = None,
+                 ss: int = SUPERSAMPLE) -> np.ndarray:
+    """Draw the hand in ``pose``.
+
+    Args:
+        pose: the hand pose (camera frame mm).
+        intr: camera intrinsics (pinhole, no distortion).
+        background: RGB float ``(H*ss, W*ss, 3)`` in [0, 1]; default a plain grey.
+        ss: supersampling factor.
+
+    Returns:
+        RGB uint8 ``(H, W, 3)``.
+    """
+    cv = _Canvas(intr, ss)
+    rot = hand_rotation(pose.rotation)
+    local, frames = forward_kinematics(pose)
+    cam = _apply(rot, local) + pose.wrist
+
+    def c(p: tuple[float, float, float] | np.ndarray) -> np.ndarray:
+        return _apply(rot, np.asarray(p, dtype=np.float64)) + pose.wrist
+
+    # Forearm, sleeve, palm and its padding.
+    cv.capsule(c((0.0, 4.0, -3.0)), c((0.0, -260.0, -6.0)), 25.0, 31.0, FOREARM_ID, SKIN, 0.7)
+    cv.capsule(c((0.0, -95.0, -4.0)), c((0.0, -320.0, -6.0)), 34.0, 37.0, SLEEVE_ID, SLEEVE, 0.75)
+    cv.capsule(c((17.0, 18.0, 6.0)), c((32.0, 48.0, 11.0)), 15.0, 11.0, THENAR_ID, PALM_SKIN, 0.75)
+    cv.capsule(c((-24.0, 14.0, 3.0)), c((-34.0, 64.0, 4.0)), 13.0, 10.5, HYPOTHENAR_ID, PALM_SKIN, 0.75)
+    outline = np.array([(x, y, PALM_SURFACE_Z) for x, y in PALM_OUTLINE])
+    cv.palm(c(outline), c((0.0, 45.0, PALM_SURFACE_Z)), rot[:, 2], PALM_ID, PALM_SKIN, PALM_BULGE)
+
+    # Fingers: three capsules each; the last ends TIP_INSET * r short of the tip joint.
+    for f, (name, idx) in enumerate(FINGERS.items()):
+        radii = RADII[name]
+        for k in range(3):
+            a, b = cam[idx[k]], cam[idx[k + 1]]
+            if k == 2:
+                d = b - a
+                b = b - TIP_INSET * radii[3] * d / np.linalg.norm(d)
+            albedo = TIP_SKIN if k == 2 else SKIN
+            cv.capsule(a, b, radii[k], radii[k + 1], _bone_id(f, k), albedo, 0.9)
+
+    # Shading: Lambert + ambient + a little specular.
+    hand = np.isfinite(cv.z)
+    ndl = np.clip(cv.normal @ LIGHT.astype(np.float32), 0.0, 1.0)
+    half = _unit(LIGHT + np.array([0.0, 0.0, -1.0])).astype(np.float32)
+    spec = np.clip(cv.normal @ half, 0.0, 1.0) ** 24
+    color = cv.albedo * (0.42 + 0.62 * ndl)[..., None] + 0.07 * spec[..., None]
+
+    # Contact shadows: darken a surface next to a nearer, different item.
+    shade = np.ones(cv.z.shape, np.float32)
+    zf = np.where(hand, cv.z, 1e6).astype(np.float32)
+    for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)):
+        for step in (1, 2, 3):
+            zs = np.roll(zf, (dy * step, dx * step), axis=(0, 1))
+            ids = np.roll(cv.ids, (dy * step, dx * step), axis=(0, 1))
+            occl = hand & (ids != cv.ids) & (zs < zf - 3.0)
+            shade[occl] = np.minimum(shade[occl], 0.55 + 0.1 * step)
+
+    # Skin creases: palm lines and the flexion creases at PIP/DIP (thumb: IP), only on their item.
+    crease = np.zeros(cv.z.shape, np.float32)
+    owner = np.full(cv.z.shape, -2, np.int16)
+    sh = 4
+
+    def _line(points_cam: np.ndarray, group: int, thick: int) -> None:
+        layer = np.zeros(cv.z.shape, np.float32)
+        pts = np.round((cv.project(points_cam) - 0.5) * (1 << sh)).astype(np.int32)
+        cv2.polylines(layer, [pts], False, 1.0, thick, cv2.LINE_AA, sh)
+        np.maximum(crease, layer, out=crease)
+        owner[layer > 0] = group
+
+    for line in PALM_LINES:
+        pts = np.array([(x, y, PALM_SURFACE_Z + 0.6 * PALM_BULGE) for x, y in line])
+        _line(c(pts), PALM_ID, ss)
+    for f, (name, idx) in enumerate(FINGERS.items()):
+        for k in (1, 2):  # creases at joint idx[k+1]? no: at PIP (idx[1]) and DIP (idx[2]) of fingers
+            j = idx[k]
+            r = RADII[name][k]
+            across = frames[name][k][:, 0]
+            volar = frames[name][k][:, 2]
+            centre = local[j] + 0.8 * r * volar
+            seg = np.array([centre - 0.75 * r * across, centre + 0.75 * r * across])
+            if name == "thumb" and k == 1:
+                continue  # the thumb's MCP crease is hidden by the thenar pad
+            _line(c(seg), 100 + f, ss)
+    finger_of = np.where(cv.ids >= 10, 100 + (cv.ids - 10) // 3, np.where(np.isin(cv.ids, PALM_GROUP), PALM_ID, -1))
+    crease = np.where(owner == finger_of, crease, 0.0)
+    color *= (shade * (1.0 - 0.28 * crease))[..., None]
+
+    bg = background if background is not None else np.full_like(color, 0.6)
+    img = np.where(hand[..., None], color, bg)
+    img = cv2.resize(img, (intr.width, intr.height), interpolation=cv2.INTER_AREA)
+    img = cv2.GaussianBlur(img, (0, 0), 0.45)
+    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------------
+# Ground truth, files, MediaPipe evaluation
+# --------------------------------------------------------------------------------------------------
+
+DESCRIPTION = (
+    "handtrack demo recording: the project's own drawing of a RIGHT hand (anatomical), seen from "
+    "its palm side by a pinhole camera, so its thumb is on the image's right; no third-party images. "
+    "Made by scripts/make_demo.py (seed {seed}). joints_3d: (T,21,3) mm, OpenCV camera frame (x right, y down, "
+    "z forward); joints_2d: (T,21,2) px, origin at the top-left corner of the top-left pixel, "
+    "u = fx*X/Z + cx; MediaPipe joint order (tracker.joints). joints_3d are the kinematic joint centres; "
+    "fingertip joints are where the skin ends. The legacy MediaPipe Hands API assumes mirrored (selfie) "
+    "input and labels this unmirrored right hand 'Left'."
+)
+
+
+def ground_truth(poses: list[PoseParams], intr: Intrinsics = INTRINSICS) -> dict[str, np.ndarray]:
+    """The ground-truth arrays of the clip (see :data:`DESCRIPTION` for frames and units)."""
+    j3 = np.stack([to_camera(forward_kinematics(p)[0], p) for p in poses])
+    j2 = intr.project(j3)
+    t = np.arange(len(poses), dtype=np.float64) / FPS
+    return {
+        "joints_2d": j2,
+        "joints_3d": j3,
+        "timestamps": t,
+        "handedness": np.array([HANDEDNESS] * len(poses)),
+        "K": intr.K,
+        "width": np.int64(intr.width),
+        "height": np.int64(intr.height),
+        "fps": np.float64(FPS),
+        "description": np.array(DESCRIPTION.format(seed=SEED)),
+    }
+
+
+def write_video(path: Path, frames_rgb: list[np.ndarray], fps: float = FPS) -> None:
+    """Write RGB frames to an 'mp4v' MP4 with OpenCV."""
+    h, w = frames_rgb[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {path} with the 'mp4v' codec")
+    try:
+        for f in frames_rgb:
+            writer.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+
+
+def read_video(path: Path) -> list[np.ndarray]:
+    """Decode all frames of a video as RGB uint8."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise RuntimeError(f"OpenCV cannot open {path}")
+    frames = []
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        cap.release()
+    return frames
+
+
+def write_outputs(out: Path, gt: dict[str, np.ndarray], frames: list[np.ndarray], intr: Intrinsics = INTRINSICS) -> None:
+    """Write demo.mp4, demo_gt.npz and intrinsics.json into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_video(out / "demo.mp4", frames)
+    np.savez_compressed(out / "demo_gt.npz", **gt)
+    cam = {"fx": intr.fx, "fy": intr.fy, "cx": intr.cx, "cy": intr.cy, "width": intr.width,
+           "height": intr.height, "dist": [0.0, 0.0, 0.0, 0.0, 0.0]}
+    (out / "intrinsics.json").write_text(json.dumps(cam, indent=2) + "\n")
+
+
+@dataclass
+class EvalResult:
+    """MediaPipe on the clip vs the ground truth.
+
+    Attributes:
+        detected: ``(T,)`` bool, a hand was found.
+        err_2d: ``(T, 21)`` px, distance of each landmark to the projected joint (NaN if missed).
+        pred_2d: ``(T, 21, 2)`` px landmarks (NaN if missed).
+        labels: MediaPipe's handedness label per detected frame.
+        label_scores: its score.
+        err_3d: ``(T, 21)`` mm, camera-frame error of MediaPipe's world landmarks placed by PnP.
+        scale: ``(T,)`` ratio of MediaPipe's world-landmark bone lengths to ours.
+    """
+
+    detected: np.ndarray
+    err_2d: np.ndarray
+    pred_2d: np.ndarray
+    labels: list[str]
+    label_scores: list[float]
+    err_3d: np.ndarray
+    scale: np.ndarray
+
+
+def evaluate_mediapipe(frames_rgb: list[np.ndarray], gt: dict[str, np.ndarray], static: bool) -> EvalResult:
+    """Run legacy MediaPipe Hands over ``frames_rgb`` and compare with ``gt``.
+
+    Each frame's hand nearest the ground truth is scored. 2D landmarks are ``(x * W, y * H)``.
+    3D: MediaPipe's metric world landmarks are placed in the camera frame by ``cv2.solvePnP``
+    against its own 2D landmarks and the intrinsics ``gt['K']``.
+    """
+    import mediapipe as mp  # heavy; only needed here
+
+    n = len(frames_rgb)
+    w, h = int(gt["width"]), int(gt["height"])
+    j2, j3, K = gt["joints_2d"], gt["joints_3d"], gt["K"]
+    detected = np.zeros(n, bool)
+    err2 = np.full((n, NUM_JOINTS), np.nan)
+    pred2 = np.full((n, NUM_JOINTS, 2), np.nan)
+    err3 = np.full((n, NUM_JOINTS), np.nan)
+    scale = np.full(n, np.nan)
+    labels, scores = [], []
+    edges = np.array(EDGES)
+    ours_len = np.linalg.norm(j3[:, edges[:, 1]] - j3[:, edges[:, 0]], axis=-1).sum(-1)
+    with mp.solutions.hands.Hands(static_image_mode=static, max_num_hands=2, model_complexity=1,
+                                  min_detection_confidence=0.5, min_tracking_confidence=0.5) as hands:
+        for i, frame in enumerate(frames_rgb):
+            res = hands.process(frame)
+            if not res.multi_hand_landmarks:
+                continue
+            cands = [np.array([[p.x * w, p.y * h] for p in lm.landmark]) for lm in res.multi_hand_landmarks]
+            k = int(np.argmin([np.linalg.norm(c - j2[i], axis=1).mean() for c in cands]))
+            detected[i] = True
+            pred2[i] = cands[k]
+            err2[i] = np.linalg.norm(cands[k] - j2[i], axis=1)
+            cls = res.multi_handedness[k].classification[0]
+            labels.append(cls.label)
+            scores.append(float(cls.score))
+            world = np.array([[p.x, p.y, p.z] for p in res.multi_hand_world_landmarks[k].landmark]) * 1000.0
+            scale[i] = np.linalg.norm(world[edges[:, 1]] - world[edges[:, 0]], axis=-1).sum() / ours_len[i]
+            ok, rvec, tvec = cv2.solvePnP(world, cands[k], K, np.zeros(5), flags=cv2.SOLVEPNP_SQPNP)
+            if ok:
+                ok, rvec, tvec = cv2.solvePnP(world, cands[k], K, np.zeros(5), rvec, tvec, True,
+                                              cv2.SOLVEPNP_ITERATIVE)
+            if ok:
+                placed = world @ cv2.Rodrigues(rvec)[0].T + tvec.ravel()
+                err3[i] = np.linalg.norm(placed - j3[i], axis=1)
+    return EvalResult(detected, err2, pred2, labels, scores, err3, scale)
+
+
+def report(name: str, r: EvalResult) -> str:
+    """A human-readable summary of one evaluation."""
+    lines = [f"== {name}"]
+    n = len(r.detected)
+    lines.append(f"detection rate: {r.detected.sum()}/{n} = {100.0 * r.detected.mean():.1f}%")
+    if r.detected.any():
+        e = r.err_2d[r.detected]
+        uniq = sorted(set(r.labels))
+        counts = ", ".join(f"{u}: {r.labels.count(u)}" for u in uniq)
+        lines.append(f"MediaPipe handedness labels: {counts} (mean score {np.mean(r.label_scores):.3f}); "
+                     "anatomical hand: right")
+        lines.append(f"2D error px: mean {np.mean(e):.2f}, median {np.median(e):.2f}, "
+                     f"p95 {np.percentile(e, 95):.2f}, max {np.max(e):.2f}; worst frame mean "
+                     f"{np.max(e.mean(1)):.2f} (frame {int(np.flatnonzero(r.detected)[np.argmax(e.mean(1))])})")
+        e3 = r.err_3d[r.detected]
+        lines.append(f"3D error mm (MP world landmarks + PnP, camera frame): mean {np.nanmean(e3):.1f}, "
+                     f"median {np.nanmedian(e3):.1f}; MP/GT bone-length scale: "
+                     f"median {np.nanmedian(r.scale[r.detected]):.3f}")
+        bias = np.nanmean(r.pred_2d[r.detected] - (r.pred_2d[r.detected] - 0.0), axis=0)  # placeholder
+        del bias
+        lines.append("per-joint 2D error px (mean / median):")
+        for j, name_j in enumerate(JOINT_NAMES):
+            lines.append(f"  {j:2d} {name_j:<11s} {np.mean(e[:, j]):6.2f} / {np.median(e[:, j]):6.2f}")
+    return "\n".join(lines)
+
+
+def joint_bias(r: EvalResult, gt: dict[str, np.ndarray]) -> np.ndarray:
+    """Mean signed 2D offset (MediaPipe - ground truth) per joint, px ``(21, 2)``."""
+    return np.nanmean(r.pred_2d[r.detected] - gt["joints_2d"][r.detected], axis=0)
+
+
+def contact_sheet(frames: list[np.ndarray], gt: dict[str, np.ndarray], r: EvalResult | None,
+                  path: Path, step: int = 15) -> None:
+    """Save every ``step``-th frame with the ground truth (green) and MediaPipe (red) drawn on it."""
+    tiles = []
+    for i in range(0, len(frames), step):
+        img = cv2.cvtColor(frames[i], cv2.COLOR_RGB2BGR)
+        for a, b in EDGES:
+            pa, pb = gt["joints_2d"][i, a], gt["joints_2d"][i, b]
+            cv2.line(img, tuple(np.round(pa).astype(int)), tuple(np.round(pb).astype(int)), (0, 200, 0), 1, cv2.LINE_AA)
+        if r is not None and r.detected[i]:
+            for p in r.pred_2d[i]:
+                cv2.circle(img, tuple(np.round(p).astype(int)), 2, (0, 0, 255), -1, cv2.LINE_AA)
+        cv2.putText(img, str(i), (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2, cv2.LINE_AA)
+        tiles.append(img)
+    while len(tiles) % 4:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.hstack(tiles[k:k + 4]) for k in range(0, len(tiles), 4)]
+    sheet = np.vstack(rows)
+    cv2.imwrite(str(path), cv2.resize(sheet, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA))
+
+
+def generate(out: Path) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """Animate, render and write the demo into ``out``; returns the ground truth and the frames."""
+    poses = animate()
+    gt = ground_truth(poses)
+    bg = _background(INTRINSICS, SUPERSAMPLE, SEED)
+    frames = [render_frame(p, INTRINSICS, bg) for p in poses]
+    write_outputs(out, gt, frames)
+    return gt, frames
+
+
+def check(reference: Path) -> int:
+    """Regenerate into a temp dir and compare with ``reference``; 0 when the ground truth matches."""
+    ref_npz = reference / "demo_gt.npz"
+    if not ref_npz.is_file():
+        print(f"no committed ground truth at {ref_npz}; run scripts/make_demo.py first")
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        gen, _ = generate(Path(tmp))
+        bad = []
+        with np.load(ref_npz) as ref:
+            if set(ref.files) != set(gen):
+                bad.append(f"keys differ: {sorted(ref.files)} vs {sorted(gen)}")
+            for key in sorted(set(ref.files) & set(gen)):
+                a, b = ref[key], np.asarray(gen[key])
+                if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
+                    diff = ""
+                    if a.shape == b.shape and a.dtype.kind == "f" and b.dtype.kind == "f":
+                        diff = f", max |diff| {np.max(np.abs(a - b)):.3g}"
+                    bad.append(f"{key}: differs ({a.dtype}{a.shape} vs {b.dtype}{b.shape}{diff})")
+        same_json = (Path(tmp) / "intrinsics.json").read_text() == (reference / "intrinsics.json").read_text()
+        if not same_json:
+            bad.append("intrinsics.json differs")
+        same_mp4 = (Path(tmp) / "demo.mp4").read_bytes() == (reference / "demo.mp4").read_bytes()
+    print("mp4 bytes: " + ("identical" if same_mp4 else
+                           "differ (expected between OpenCV/FFmpeg builds; not checked)"))
+    if bad:
+        print("ground truth MISMATCH:\n  " + "\n  ".join(bad))
+        return 1
+    print(f"ground truth bit-identical to {ref_npz}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default assets/demo)")
+    ap.add_argument("--check", action="store_true",
+                    help="regenerate into a temp dir and verify demo_gt.npz in --out is bit-identical")
+    ap.add_argument("--no-eval", action="store_true", help="skip the MediaPipe evaluation")
+    ap.add_argument("--eval-raw", action="store_true", help="also evaluate the frames before MP4 encoding")
+    ap.add_argument("--preview", type=Path, default=None, help="save a contact sheet PNG here")
+    args = ap.parse_args(argv)
+
+    if args.check:
+        return check(args.out)
+
+    t0 = time.perf_counter()
+    gt, frames = generate(args.out)
+    mp4 = args.out / "demo.mp4"
+    print(f"wrote {args.out}: demo.mp4 {mp4.stat().st_size / 1e6:.2f} MB, "
+          f"demo_gt.npz {(args.out / 'demo_gt.npz').stat().st_size / 1e3:.1f} kB, "
+          f"{len(frames)} frames in {time.perf_counter() - t0:.1f} s")
+    if args.no_eval:
+        return 0
+    decoded = read_video(mp4)
+    if len(decoded) != len(frames):
+        print(f"warning: decoded {len(decoded)} frames, wrote {len(frames)}")
+        decoded = decoded[: len(frames)]
+    sets = [("decoded mp4", decoded)] + ([("raw frames", frames)] if args.eval_raw else [])
+    last = None
+    for label, fr in sets:
+        for static in (False, True):
+            r = evaluate_mediapipe(fr, gt, static)
+            print(report(f"{label}, static_image_mode={static}", r))
+            if not static:
+                b = joint_bias(r, gt)
+                print("mean signed offset MP - GT px (x, y): " + ", ".join(
+                    f"{JOINT_NAMES[j]} ({b[j, 0]:+.1f},{b[j, 1]:+.1f})" for j in range(NUM_JOINTS)))
+                if last is None:
+                    last = r
+    if args.preview is not None:
+        contact_sheet(decoded, gt, last, args.preview)
+        print(f"preview: {args.preview}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
