@@ -116,6 +116,10 @@ RADII: dict[str, tuple[float, float, float, float]] = {
 #: The fingertip's end cap is centred this fraction of the tip radius short of the tip joint, so the
 #: drawn skin ends (1 - TIP_INSET) * r beyond it.
 TIP_INSET = 0.6
+#: The finger pad: the distal bone swells to PAD_SWELL times its larger end radius, PAD_AT of the way
+#: from the distal joint to the tip's end cap.
+PAD_SWELL = 1.06
+PAD_AT = 0.55
 
 
 @dataclass(frozen=True)
@@ -326,18 +330,30 @@ PALM_ID, FOREARM_ID, SLEEVE_ID, THENAR_ID, HYPOTHENAR_ID = 0, 1, 2, 3, 4
 PALM_GROUP = (PALM_ID, THENAR_ID, HYPOTHENAR_ID)
 
 
+#: Fixed capsules (hand-local ends mm, radii mm, depth/width ratio, item id, albedo).
+BODY_CAPSULES: tuple[tuple[tuple[float, float, float], tuple[float, float, float], float, float, float, int,
+                           np.ndarray], ...] = (
+    ((0.0, -5.0, -9.0), (0.0, -260.0, -9.0), 27.0, 32.0, 0.7, FOREARM_ID, SKIN),
+    ((0.0, -95.0, -4.0), (0.0, -320.0, -6.0), 34.0, 37.0, 0.75, SLEEVE_ID, SLEEVE),
+    ((15.0, 10.0, 6.0), (32.0, 48.0, 11.0), 15.0, 11.0, 0.75, THENAR_ID, PALM_SKIN),
+    ((-24.0, 6.0, 3.0), (-34.0, 64.0, 4.0), 13.0, 10.5, 0.75, HYPOTHENAR_ID, PALM_SKIN),
+)
+
+
 def _bone_id(finger_index: int, bone: int) -> int:
     return 10 + 3 * finger_index + bone
 
 
-#: Palm outline in the hand-local palm plane (x, y) mm, counter-clockwise seen from the volar side.
-PALM_OUTLINE: tuple[tuple[float, float], ...] = (
-    (-26.0, -4.0), (-34.0, 10.0), (-41.0, 32.0), (-44.0, 58.0), (-43.0, 76.0), (-36.0, 85.0),
-    (-19.0, 94.0), (0.0, 99.0), (22.0, 94.0), (31.0, 84.0), (33.0, 60.0), (31.0, 35.0),
-    (25.0, 8.0), (20.0, -4.0),
+#: Ulnar, proximal and radial palm edge in the hand-local palm plane (x, y) mm, from the pinky base
+#: round the heel of the hand to the index base; the distal edge follows the fingers (:func:`palm_outline`).
+PALM_EDGE: tuple[tuple[float, float], ...] = (
+    (-44.0, 78.0), (-45.0, 58.0), (-42.0, 32.0), (-36.0, 10.0), (-30.0, -3.0), (-20.0, -11.0),
+    (-3.0, -14.0), (13.0, -11.0), (22.0, -2.0), (28.0, 12.0), (32.0, 35.0), (34.0, 62.0), (33.0, 80.0),
 )  # fmt: skip
-PALM_SURFACE_Z = 8.0  # mm volar of the joint plane
-PALM_BULGE = 5.0  # mm extra towards the palm centre
+PALM_SURFACE_Z = 8.0  # mm volar of the joint plane, at the palm's rim
+PALM_BULGE = 5.0  # mm more in the palm's middle (less in its hollow)
+#: Where a finger leaves the palm (the palmar digital crease), as a fraction of the proximal phalanx.
+DIGITAL_CREASE = 0.4
 #: Palm lines (heart, head, life) as hand-local polylines on the palm surface.
 PALM_LINES: tuple[tuple[tuple[float, float], ...], ...] = (
     ((-43.0, 62.0), (-28.0, 67.0), (-10.0, 71.0), (6.0, 74.0), (16.0, 79.0)),
@@ -399,11 +415,12 @@ class _Canvas:
         n /= np.linalg.norm(n, axis=-1, keepdims=True) + 1e-9
         self._write(slice(y0, y1), slice(x0, x1), inside, z, n, albedo, item)
 
-    def palm(self, outline_cam: np.ndarray, plane_point: np.ndarray, volar: np.ndarray, item: int,
-             albedo: np.ndarray, bulge_mm: float) -> None:
-        """A palm slab: the polygon ``outline_cam`` (camera mm, on a plane with normal ``volar``
-        through ``plane_point``), raised by up to ``bulge_mm`` towards ``volar`` in its middle."""
-        uv = self.project(outline_cam)
+    def palm(self, outline_local: np.ndarray, rot: np.ndarray, wrist: np.ndarray, item: int,
+             albedo: np.ndarray) -> None:
+        """The palm: the polygon ``outline_local`` (hand-local mm, seen along the view rays) filled
+        with the height field :func:`palm_height` over the plane ``z = PALM_SURFACE_Z`` of the hand
+        whose local -> camera transform is ``rot``, ``wrist``."""
+        uv = self.project(_apply(rot, outline_local) + wrist)
         x0, y0 = np.maximum(np.floor(uv.min(0)).astype(int) - 2, 0)
         x1, y1 = np.minimum(np.ceil(uv.max(0)).astype(int) + 3, [self.w, self.h])
         if x0 >= x1 or y0 >= y1:
@@ -411,22 +428,58 @@ class _Canvas:
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         pts = np.round((uv - [x0 + 0.5, y0 + 0.5]) * 16).astype(np.int32)
         cv2.fillPoly(mask, [pts], 255, cv2.LINE_8, shift=4)
-        inside = mask > 0
         px = (np.arange(x0, x1, dtype=np.float64) + 0.5)[None, :]
         py = (np.arange(y0, y1, dtype=np.float64) + 0.5)[:, None]
-        rx, ry = (px - self.cx) / self.f, (py - self.cy) / self.fy
-        denom = volar[0] * rx + volar[1] * ry + volar[2]
-        s = float(volar @ plane_point) / np.where(np.abs(denom) < 1e-6, 1e-6, denom)
-        mm_per_px = float(plane_point[2]) / self.f
-        dist = cv2.distanceTransform(mask, cv2.DIST_L2, 5) * mm_per_px
-        u = np.clip(dist / 22.0, 0.0, 1.0)
-        h = bulge_mm * (1.0 - (1.0 - u) ** 2)
-        h = cv2.GaussianBlur(h.astype(np.float32), (0, 0), 4.0)
-        gy, gx = np.gradient(h / mm_per_px)
+        ray = np.stack(np.broadcast_arrays((px - self.cx) / self.f, (py - self.cy) / self.fy, np.ones_like(px)), -1)
+        volar = rot[:, 2]
+        origin = rot @ np.array([0.0, 0.0, PALM_SURFACE_Z]) + wrist
+        denom = ray @ volar
+        s = float(volar @ origin) / np.where(np.abs(denom) < 1e-6, 1e-6, denom)
+        local = (ray * s[..., None] - wrist) @ rot  # (x, y, PALM_SURFACE_Z) on the plane
+        h, hx, hy = palm_height(local[..., 0], local[..., 1])
         z = (s + h * volar[2]).astype(np.float32)
-        n = np.stack([volar[0] - gx, volar[1] - gy, np.full_like(gx, volar[2])], -1)
+        n = volar - hx[..., None] * rot[:, 0] - hy[..., None] * rot[:, 1]
         n /= np.linalg.norm(n, axis=-1, keepdims=True)
-        self._write(slice(y0, y1), slice(x0, x1), inside, z, n.astype(np.float32), albedo, item)
+        self._write(slice(y0, y1), slice(x0, x1), mask > 0, z, n.astype(np.float32), albedo, item)
+
+
+def palm_height(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Height (mm, volar) of the palm skin above the plane ``z = PALM_SURFACE_Z`` at hand-local
+    ``(x, y)`` mm, and its x and y derivatives: a rounded slab that falls off towards the ulnar,
+    radial and proximal rims, with a shallow hollow in the middle."""
+    u = (x + 5.5) / 40.0
+    v = np.minimum((y - 50.0) / 75.0, 0.0)
+    q = u**4 + v**4
+    root = np.sqrt(np.clip(1.0 - q, 1e-3, 1.0))
+    inside = q < 1.0 - 1e-3
+    dq_dx, dq_dy = 4.0 * u**3 / 40.0, 4.0 * v**3 / 75.0
+    h = PALM_BULGE * root
+    hx = np.where(inside, -0.5 * PALM_BULGE * dq_dx / root, 0.0)
+    hy = np.where(inside, -0.5 * PALM_BULGE * dq_dy / root, 0.0)
+    g = 2.5 * np.exp(-((x + 4.0) ** 2 + (y - 48.0) ** 2) / (2.0 * 16.0**2))
+    h = h - g
+    hx = hx + g * (x + 4.0) / 16.0**2
+    hy = hy + g * (y - 48.0) / 16.0**2
+    return h, hx, hy
+
+
+def palm_outline(joints_local: np.ndarray, frames: dict[str, list[np.ndarray]]) -> np.ndarray:
+    """The palm polygon ``(N, 3)`` hand-local mm: :data:`PALM_EDGE` plus, across each finger, the
+    palmar digital crease (``DIGITAL_CREASE`` along its proximal phalanx) and the webs between."""
+    pts = [np.array([x, y, PALM_SURFACE_Z]) for x, y in PALM_EDGE]
+    top = []
+    for name in ("index", "middle", "ring", "pinky"):
+        mcp, pip = FINGERS[name][0], FINGERS[name][1]
+        centre = joints_local[mcp] + DIGITAL_CREASE * (joints_local[pip] - joints_local[mcp])
+        across = frames[name][0][:, 0] * RADII[name][0]
+        top.append((centre + across, centre - across))  # radial then ulnar side
+    line = [top[0][0]]
+    for (_, ulnar), (radial, _) in zip(top[:-1], top[1:]):
+        line += [ulnar, 0.5 * (ulnar + radial) - np.array([0.0, 4.0, 0.0]), radial]
+    line.append(top[-1][1])
+    for p in line:
+        p[2] = min(p[2], PALM_SURFACE_Z)
+    return np.stack(pts + line)
 
 
 def _background(intr: Intrinsics, ss: int, seed: int) -> np.ndarray:
@@ -465,77 +518,89 @@ def render_frame(pose: PoseParams, intr: Intrinsics = INTRINSICS, background: np
         return _apply(rot, np.asarray(p, dtype=np.float64)) + pose.wrist
 
     # Forearm, sleeve, palm and its padding.
-    cv.capsule(c((0.0, 4.0, -3.0)), c((0.0, -260.0, -6.0)), 25.0, 31.0, FOREARM_ID, SKIN, 0.7)
-    cv.capsule(c((0.0, -95.0, -4.0)), c((0.0, -320.0, -6.0)), 34.0, 37.0, SLEEVE_ID, SLEEVE, 0.75)
-    cv.capsule(c((17.0, 18.0, 6.0)), c((32.0, 48.0, 11.0)), 15.0, 11.0, THENAR_ID, PALM_SKIN, 0.75)
-    cv.capsule(c((-24.0, 14.0, 3.0)), c((-34.0, 64.0, 4.0)), 13.0, 10.5, HYPOTHENAR_ID, PALM_SKIN, 0.75)
-    outline = np.array([(x, y, PALM_SURFACE_Z) for x, y in PALM_OUTLINE])
-    cv.palm(c(outline), c((0.0, 45.0, PALM_SURFACE_Z)), rot[:, 2], PALM_ID, PALM_SKIN, PALM_BULGE)
+    for a, b, ra, rb, depth_scale, item, albedo in BODY_CAPSULES:
+        cv.capsule(c(a), c(b), ra, rb, item, albedo, depth_scale)
+    cv.palm(palm_outline(local, frames), rot, pose.wrist, PALM_ID, PALM_SKIN)
 
-    # Fingers: three capsules each; the last ends TIP_INSET * r short of the tip joint.
+    # Fingers: a capsule per bone; the distal bone is two, swelling into the finger pad, and ends
+    # TIP_INSET * r short of the tip joint.
     for f, (name, idx) in enumerate(FINGERS.items()):
         radii = RADII[name]
-        for k in range(3):
-            a, b = cam[idx[k]], cam[idx[k + 1]]
-            if k == 2:
-                d = b - a
-                b = b - TIP_INSET * radii[3] * d / np.linalg.norm(d)
-            albedo = TIP_SKIN if k == 2 else SKIN
-            cv.capsule(a, b, radii[k], radii[k + 1], _bone_id(f, k), albedo, 0.9)
+        for k in range(2):
+            cv.capsule(cam[idx[k]], cam[idx[k + 1]], radii[k], radii[k + 1], _bone_id(f, k), SKIN, 0.9)
+        a, b = cam[idx[2]], cam[idx[3]]
+        end = b - TIP_INSET * radii[3] * (b - a) / np.linalg.norm(b - a)
+        pad = a + PAD_AT * (end - a)
+        r_pad = PAD_SWELL * max(radii[2], radii[3])
+        cv.capsule(a, pad, radii[2], r_pad, _bone_id(f, 2), TIP_SKIN, 0.9)
+        cv.capsule(pad, end, r_pad, radii[3], _bone_id(f, 2), TIP_SKIN, 0.9)
 
-    # Shading: Lambert + ambient + a little specular.
-    hand = np.isfinite(cv.z)
-    ndl = np.clip(cv.normal @ LIGHT.astype(np.float32), 0.0, 1.0)
-    half = _unit(LIGHT + np.array([0.0, 0.0, -1.0])).astype(np.float32)
-    spec = np.clip(cv.normal @ half, 0.0, 1.0) ** 24
-    color = cv.albedo * (0.42 + 0.62 * ndl)[..., None] + 0.07 * spec[..., None]
-
-    # Contact shadows: darken a surface next to a nearer, different item.
-    shade = np.ones(cv.z.shape, np.float32)
-    zf = np.where(hand, cv.z, 1e6).astype(np.float32)
-    for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)):
-        for step in (1, 2, 3):
-            zs = np.roll(zf, (dy * step, dx * step), axis=(0, 1))
-            ids = np.roll(cv.ids, (dy * step, dx * step), axis=(0, 1))
-            occl = hand & (ids != cv.ids) & (zs < zf - 3.0)
-            shade[occl] = np.minimum(shade[occl], 0.55 + 0.1 * step)
-
-    # Skin creases: palm lines and the flexion creases at PIP/DIP (thumb: IP), only on their item.
-    crease = np.zeros(cv.z.shape, np.float32)
-    owner = np.full(cv.z.shape, -2, np.int16)
-    sh = 4
-
-    def _line(points_cam: np.ndarray, group: int, thick: int) -> None:
-        layer = np.zeros(cv.z.shape, np.float32)
-        pts = np.round((cv.project(points_cam) - 0.5) * (1 << sh)).astype(np.int32)
-        cv2.polylines(layer, [pts], False, 1.0, thick, cv2.LINE_AA, sh)
-        np.maximum(crease, layer, out=crease)
-        owner[layer > 0] = group
-
-    for line in PALM_LINES:
-        pts = np.array([(x, y, PALM_SURFACE_Z + 0.6 * PALM_BULGE) for x, y in line])
-        _line(c(pts), PALM_ID, ss)
-    for f, (name, idx) in enumerate(FINGERS.items()):
-        for k in (1, 2):  # creases at joint idx[k+1]? no: at PIP (idx[1]) and DIP (idx[2]) of fingers
-            j = idx[k]
-            r = RADII[name][k]
-            across = frames[name][k][:, 0]
-            volar = frames[name][k][:, 2]
-            centre = local[j] + 0.8 * r * volar
-            seg = np.array([centre - 0.75 * r * across, centre + 0.75 * r * across])
-            if name == "thumb" and k == 1:
-                continue  # the thumb's MCP crease is hidden by the thenar pad
-            _line(c(seg), 100 + f, ss)
-    finger_of = np.where(cv.ids >= 10, 100 + (cv.ids - 10) // 3, np.where(np.isin(cv.ids, PALM_GROUP), PALM_ID, -1))
-    crease = np.where(owner == finger_of, crease, 0.0)
-    color *= (shade * (1.0 - 0.28 * crease))[..., None]
-
-    bg = background if background is not None else np.full_like(color, 0.6)
-    img = np.where(hand[..., None], color, bg)
+    hand_full = np.isfinite(cv.z)
+    bg = background if background is not None else np.full((cv.h, cv.w, 3), 0.6, np.float32)
+    img = bg.copy()
+    if hand_full.any():
+        rows, cols = np.flatnonzero(hand_full.any(1)), np.flatnonzero(hand_full.any(0))
+        box = (slice(max(rows[0] - 8, 0), rows[-1] + 9), slice(max(cols[0] - 8, 0), cols[-1] + 9))
+        img[box] = _shade(cv, box, _crease_lines(rot, pose.wrist, local, frames), bg[box])
     img = cv2.resize(img, (intr.width, intr.height), interpolation=cv2.INTER_AREA)
     img = cv2.GaussianBlur(img, (0, 0), 0.45)
     return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
+
+def _crease_lines(rot: np.ndarray, wrist: np.ndarray, local: np.ndarray,
+                  frames: dict[str, list[np.ndarray]]) -> list[tuple[np.ndarray, int]]:
+    """Skin creases as (camera-frame polyline (N, 3) mm, owner group): the palm lines (group
+    ``PALM_ID``) and each finger's flexion creases at its two distal joints (group ``100 + f``)."""
+    lines = []
+    for line in PALM_LINES:
+        pts = np.array([(x, y, PALM_SURFACE_Z + 0.8 * PALM_BULGE) for x, y in line])
+        lines.append((_apply(rot, pts) + wrist, PALM_ID))
+    for f, (name, idx) in enumerate(FINGERS.items()):
+        for k in (1, 2):  # fingers: PIP, DIP; thumb: MCP, IP
+            r = RADII[name][k]
+            across, volar = frames[name][k][:, 0], frames[name][k][:, 2]
+            centre = local[idx[k]] + 0.8 * r * volar
+            seg = np.stack([centre - 0.75 * r * across, centre + 0.75 * r * across])
+            lines.append((_apply(rot, seg) + wrist, 100 + f))
+    return lines
+
+
+def _shade(cv: _Canvas, box: tuple[slice, slice], creases: list[tuple[np.ndarray, int]],
+           bg: np.ndarray) -> np.ndarray:
+    """Shade the hand pixels of ``cv`` inside ``box`` over ``bg`` (RGB float): Lambert + ambient +
+    a little specular, contact shadows where a surface meets a nearer item, and skin creases drawn
+    only on the items of their owner group."""
+    z, ids = cv.z[box], cv.ids[box]
+    normal, albedo = cv.normal[box], cv.albedo[box]
+    hand = np.isfinite(z)
+    ndl = np.clip(normal @ LIGHT.astype(np.float32), 0.0, 1.0)
+    half = _unit(LIGHT + np.array([0.0, 0.0, -1.0])).astype(np.float32)
+    spec = np.clip(normal @ half, 0.0, 1.0) ** 24
+    color = albedo * (0.42 + 0.62 * ndl)[..., None] + 0.07 * spec[..., None]
+
+    shade = np.ones(z.shape, np.float32)
+    zf = np.where(hand, z, 1e6).astype(np.float32)
+    for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)):
+        for step in (1, 2, 3):
+            zs = np.roll(zf, (dy * step, dx * step), axis=(0, 1))
+            ids_s = np.roll(ids, (dy * step, dx * step), axis=(0, 1))
+            occl = hand & (ids_s != ids) & (zs < zf - 3.0)
+            shade[occl] = np.minimum(shade[occl], 0.55 + 0.1 * step)
+
+    crease = np.zeros(z.shape, np.float32)
+    owner = np.full(z.shape, -2, np.int16)
+    sh = 4  # fixed-point bits for sub-pixel polylines
+    offset = np.array([box[1].start + 0.5, box[0].start + 0.5])
+    for pts_cam, group in creases:
+        layer = np.zeros(z.shape, np.float32)
+        pts = np.round((cv.project(pts_cam) - offset) * (1 << sh)).astype(np.int32)
+        cv2.polylines(layer, [pts], False, 1.0, SUPERSAMPLE, cv2.LINE_AA, sh)
+        np.maximum(crease, layer, out=crease)
+        owner[layer > 0] = group
+    group_of = np.where(ids >= 10, 100 + (ids - 10) // 3, np.where(np.isin(ids, PALM_GROUP), PALM_ID, -1))
+    crease = np.where(owner == group_of, crease, 0.0)
+    color *= (shade * (1.0 - 0.28 * crease))[..., None]
+    return np.where(hand[..., None], color, bg)
 
 # --------------------------------------------------------------------------------------------------
 # Ground truth, files, MediaPipe evaluation

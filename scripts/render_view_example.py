@@ -55,7 +55,7 @@ def hand_local(curl_deg: dict[str, tuple[float, float, float]], mirror: bool = F
         if name == "thumb":
             frame = frame @ _rot("y", -35.0)
         p = np.asarray(root, dtype=float)
-        for joint, length, flex in zip(chain[1:], lengths, curl_deg[name]):
+        for joint, length, flex in zip(chain[1:], lengths, curl_deg[name], strict=True):
             frame = frame @ _rot("x", flex)  # flexion bends the finger towards +z (the palm side)
             p = p + frame @ np.array([0.0, length, 0.0])
             joints[joint] = p
@@ -116,8 +116,8 @@ def example_result() -> tuple[FrameResult, LoopStats]:
                  handedness_score=0.95, track_id=4),
     )  # fmt: skip
     result = FrameResult(FrameSet.single(frame), hands, {"detect": 4.1, "landmarks": 7.9, "lift3d": 1.2}, 16.4)
-    stages = {name: StageStats(p50, p50 * 1.4, p50 * 1.1, 300) for name, p50 in
-              (("detect", 4.0), ("landmarks", 8.1), ("lift3d", 1.3), ("smooth", 0.2), ("total", 14.2), ("latency", 17.5))}  # fmt: skip
+    p50s = {"detect": 4.0, "landmarks": 8.1, "lift3d": 1.3, "smooth": 0.2, "total": 14.2, "latency": 17.5}
+    stages = {name: StageStats(p50, p50 * 1.4, p50 * 1.1, 300) for name, p50 in p50s.items()}
     return result, LoopStats(fps=29.8, captured=1240, processed=1236, dropped=4, stages=stages)
 
 

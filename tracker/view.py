@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import types
@@ -49,9 +50,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import cv2
 import numpy as np
+import vispy
+from vispy import app as vispy_app
+from vispy import scene
+from vispy.scene import visuals
 
-from .joints import EDGES, FINGERS, NUM_JOINTS, WRIST
+from .joints import EDGES, FINGERS, WRIST
 from .stats import LoopStats
 from .types import FrameResult, FrameSet, HandPose, Intrinsics
 
@@ -91,7 +97,7 @@ _TRACK_COLORS: Final[tuple[RGBA, ...]] = (
     (1.00, 1.00, 1.00, 1.0),
     (1.00, 0.86, 0.35, 1.0),
     (0.55, 0.95, 1.00, 1.0),
-    (1.00, 0.60, 0.85, 1.0),
+    (1.00, 0.74, 0.58, 1.0),
     (0.70, 1.00, 0.55, 1.0),
 )
 
@@ -103,7 +109,10 @@ _TEXT_DIM: Final = (0.62, 0.66, 0.72, 1.0)
 _WARN: Final = (1.00, 0.72, 0.25, 1.0)
 _GRID_MINOR: Final = (0.30, 0.33, 0.38, 1.0)
 _GRID_MAJOR: Final = (0.45, 0.49, 0.55, 1.0)
-_DROP: Final = (0.55, 0.58, 0.64, 1.0)
+_CONF_RED: Final = np.array((0.92, 0.20, 0.18), dtype=np.float32)
+_CONF_YELLOW: Final = np.array((0.98, 0.84, 0.20), dtype=np.float32)
+_CONF_GREEN: Final = np.array((0.25, 0.88, 0.35), dtype=np.float32)
+_DROP: Final = (0.42, 0.45, 0.50, 1.0)
 _FRUSTUM: Final = (0.85, 0.87, 0.90, 1.0)
 _AXIS_COLORS: Final = ((0.95, 0.25, 0.25, 1.0), (0.30, 0.85, 0.30, 1.0), (0.30, 0.45, 1.00, 1.0))
 
@@ -137,7 +146,7 @@ def camera_to_display(points_mm: np.ndarray) -> np.ndarray:
 def confidence_colors(confidence: np.ndarray) -> np.ndarray:
     """Per-joint RGBA ``(N, 4)`` float32: red at 0, yellow at 0.5, green at 1 (clipped to [0, 1])."""
     c = np.clip(np.nan_to_num(np.asarray(confidence, dtype=np.float32), nan=0.0), 0.0, 1.0)
-    red, yellow, green = (np.array(v, dtype=np.float32) for v in ((0.92, 0.20, 0.18), (0.98, 0.84, 0.20), (0.25, 0.88, 0.35)))
+    red, yellow, green = _CONF_RED, _CONF_YELLOW, _CONF_GREEN
     lo = np.clip(2.0 * c, 0.0, 1.0)[:, None]
     hi = np.clip(2.0 * c - 1.0, 0.0, 1.0)[:, None]
     rgb = np.where(c[:, None] < 0.5, red + (yellow - red) * lo, yellow + (green - yellow) * hi)
@@ -239,6 +248,25 @@ def _display_missing() -> bool:
     return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def _probe_qt() -> None:
+    """Start a QApplication in a child process first: Qt *aborts* a process whose platform plugin
+    cannot load (no X server, missing xcb libraries), which no ``except`` could catch here."""
+    qt_widgets = sys.modules.get("PySide6.QtWidgets")
+    if qt_widgets is not None and qt_widgets.QApplication.instance() is not None:
+        return
+    code = "from PySide6.QtWidgets import QApplication; QApplication([])"
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ViewUnavailableError(f"could not test whether Qt can open a window: {exc}") from exc
+    if proc.returncode != 0:
+        said = " | ".join(line.strip() for line in proc.stderr.splitlines() if line.strip())[-600:]
+        raise ViewUnavailableError(
+            f"Qt cannot open a window here ({said or f'exit status {proc.returncode}'}); install what it "
+            "names (e.g. apt install libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4) or run headless"
+        )
+
+
 def use_backend(headless: bool) -> str:
     """Select the VisPy backend once per process, before any canvas is made.
 
@@ -251,8 +279,9 @@ def use_backend(headless: bool) -> str:
 
     Raises:
         ViewUnavailableError: the backend cannot start here (no display for a window, no EGL /
-            GPU driver for headless, PySide6 missing), or another backend was already chosen in
-            this process. The message says what to do.
+            GPU driver for headless, PySide6 or Qt's system libraries missing), or another backend
+            was already chosen in this process. The message says what to do. For a window, Qt is
+            first started in a child process (~0.3 s), because Qt aborts a process it cannot start in.
     """
     global _backend
     wanted = "egl" if headless else "pyside6"
@@ -270,12 +299,11 @@ def use_backend(headless: bool) -> str:
             "no display found (DISPLAY / WAYLAND_DISPLAY unset): run headless (render to a file) "
             "or start from a desktop session"
         )
-    import vispy
-    import vispy.app
-
+    else:
+        _probe_qt()
     try:
         vispy.use(app=wanted)
-        app = vispy.app.use_app()
+        app = vispy_app.use_app()
         app.create()
     except Exception as exc:  # vispy raises plain RuntimeError / ImportError with the backend's reason
         hint = (
@@ -290,7 +318,8 @@ def use_backend(headless: bool) -> str:
 
 
 def _app_selected() -> bool:
-    from vispy.app import _default_app
+    """True once VisPy's application backend is chosen (by :func:`use_backend` or by VisPy itself)."""
+    from vispy.app import _default_app  # VisPy keeps the chosen app here; there is no public query
 
     return _default_app.default_app is not None
 
@@ -310,7 +339,8 @@ class ViewConfig:
         frustum_depth_mm: depth of the drawn camera pyramid.
         axis_length_mm: length of the drawn camera axes.
         default_target_mm: the 3D camera initially looks at the point this far in front of the camera.
-        bone_width_px, joint_size_px: 2D and 3D skeleton line width and joint marker diameter.
+        bone_width_px: skeleton line width (2D and 3D).
+        joint_size_px, joint_size_3d_px: joint marker diameter in the image and in the 3D panel.
         split: fraction of the canvas width given to the image panel.
     """
 
@@ -325,32 +355,32 @@ class ViewConfig:
     default_target_mm: float = 450.0
     bone_width_px: float = 3.0
     joint_size_px: float = 8.0
+    joint_size_3d_px: float = 6.0
     split: float = 0.5
 
 
 class _HandVisuals:
     """The pooled visuals of one hand slot: 2D bones, joints and label; 3D bones and joints."""
 
-    def __init__(self, image_scene: object, scene3d: object, config: ViewConfig) -> None:
-        from vispy import scene
-
+    def __init__(self, image_scene: scene.Node, scene3d: scene.Node, config: ViewConfig) -> None:
         self._cfg = config
-        self.bones2d = scene.visuals.Line(
+        self.bones2d = visuals.Line(
             width=config.bone_width_px, connect="segments", method="gl", antialias=True, parent=image_scene
         )
-        self.joints2d = scene.visuals.Markers(parent=image_scene)
-        self.label = scene.visuals.Text(
+        self.joints2d = visuals.Markers(parent=image_scene)
+        self.label = visuals.Text(
             "", color=_TEXT, font_size=9, bold=True, anchor_x="center", anchor_y="bottom", parent=image_scene
         )
-        self.bones3d = scene.visuals.Line(
+        self.bones3d = visuals.Line(
             width=config.bone_width_px, connect="segments", method="gl", antialias=True, parent=scene3d
         )
-        self.joints3d = scene.visuals.Markers(parent=scene3d)
+        self.joints3d = visuals.Markers(parent=scene3d)
+        # 2D: image < bones < joints < label, no depth test. 3D: joints after all lines and without
+        # depth test, so a joint is never half buried in its own bones.
         self.bones2d.order, self.joints2d.order, self.label.order = 1, 2, 3
-        for visual in (self.joints2d, self.joints3d):
-            visual.antialias = 1.0
-        self.joints2d.set_gl_state("translucent", depth_test=False)
-        self.bones2d.set_gl_state("translucent", depth_test=False)
+        self.joints3d.order = 5
+        for visual in (self.bones2d, self.joints2d, self.joints3d):
+            visual.set_gl_state("translucent", depth_test=False)
         self.hide()
 
     def hide(self) -> None:
@@ -365,7 +395,7 @@ class _HandVisuals:
         if joints_2d is None or colors is None:
             self.bones2d.visible = self.joints2d.visible = self.label.visible = False
             return
-        self._set_skeleton(self.bones2d, self.joints2d, joints_2d, colors)
+        self._set_skeleton(self.bones2d, self.joints2d, joints_2d, colors, self._cfg.joint_size_px)
         wrist = joints_2d[WRIST]
         self.label.visible = label is not None and bool(np.isfinite(wrist).all())
         if self.label.visible:
@@ -380,14 +410,17 @@ class _HandVisuals:
             return
         wrist = joints_display[WRIST]
         floor = np.array([wrist[0], -self._cfg.grid_below_camera_mm, wrist[2]], dtype=np.float32)
-        self._set_skeleton(self.bones3d, self.joints3d, joints_display, colors, drop=(wrist, floor))
+        self._set_skeleton(
+            self.bones3d, self.joints3d, joints_display, colors, self._cfg.joint_size_3d_px, drop=(wrist, floor)
+        )
 
     def _set_skeleton(
         self,
-        bones: object,
-        joints: object,
+        bones: visuals.Line,
+        joints: visuals.Markers,
         points: np.ndarray,
         colors: np.ndarray,
+        size_px: float,
         drop: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         """Bones and joint markers of one hand; ``drop`` adds a dim segment and a floor dot (3D only)."""
@@ -409,7 +442,7 @@ class _HandVisuals:
                 face_color=face,
                 edge_color=(0.05, 0.05, 0.05, 1.0),
                 edge_width=1.0,
-                size=self._cfg.joint_size_px,
+                size=size_px,
             )
 
 
@@ -439,7 +472,6 @@ class TrackerView:
     ) -> None:
         if not _app_selected():
             use_backend(headless=not show)
-        from vispy import scene
 
         self._cfg = config or ViewConfig()
         if self._cfg.max_hands < 1 or not 0.1 <= self._cfg.split <= 0.9:
@@ -456,7 +488,9 @@ class TrackerView:
         )
         self._build_image_panel()
         self._build_3d_panel()
-        self._slots = [_HandVisuals(self._view2d.scene, self._view3d.scene, self._cfg) for _ in range(self._cfg.max_hands)]
+        self._slots = [
+            _HandVisuals(self._view2d.scene, self._view3d.scene, self._cfg) for _ in range(self._cfg.max_hands)
+        ]
         self._layout()
         self.canvas.events.resize.connect(self._layout)
         self.canvas.events.key_press.connect(self._on_key)
@@ -466,11 +500,10 @@ class TrackerView:
     # ----------------------------------------------------------------------- construction
 
     def _build_image_panel(self) -> None:
-        from vispy import scene
-
+        """Left panel: the image under a y-down pan/zoom camera, so scene units are image pixels."""
         self._view2d = scene.widgets.ViewBox(parent=self.canvas.scene, bgcolor=_BG_IMAGE, border_color=None)
         self._view2d.camera = scene.PanZoomCamera(aspect=1.0, flip=(False, True, False))
-        self._image = scene.visuals.Image(
+        self._image = visuals.Image(
             np.zeros((2, 2, 3), np.uint8), clim=(0, 255), interpolation="linear", parent=self._view2d.scene
         )
         self._image.order = 0
@@ -479,57 +512,56 @@ class TrackerView:
         self._set_image_range(2, 2)
 
     def _build_3d_panel(self) -> None:
-        from vispy import scene
-
+        """Right panel: turntable camera, ground grid, camera pyramid, axes, status texts."""
         cfg = self._cfg
         self._view3d = scene.widgets.ViewBox(parent=self.canvas.scene, bgcolor=_BG_3D, border_color=None)
-        self._view3d.camera = scene.TurntableCamera(up="+y", fov=45.0, elevation=25.0, azimuth=105.0)
+        self._view3d.camera = scene.TurntableCamera(up="+y", fov=45.0, elevation=25.0, azimuth=110.0)
         self._aim_3d_camera(camera_to_display(np.array([0.0, 0.0, cfg.default_target_mm])), 2.0 * cfg.default_target_mm)
         seg, col = _grid_segments(
             cfg.grid_spacing_mm, cfg.grid_below_camera_mm, cfg.grid_x_mm, cfg.grid_z_mm, cfg.grid_major_every
         )
-        scene.visuals.Line(camera_to_display(seg), color=col, connect="segments", method="gl", parent=self._view3d.scene)
-        self._frustum = scene.visuals.Line(
+        visuals.Line(camera_to_display(seg), color=col, connect="segments", method="gl", parent=self._view3d.scene)
+        self._frustum = visuals.Line(
             width=1.5, color=_FRUSTUM, connect="segments", method="gl", antialias=True, parent=self._view3d.scene
         )
         self._build_axes()
         self._build_grid_labels()
-        self._title3d = self._panel_text(self._view3d, f"3D  (camera frame, mm; grid {self._cfg.grid_spacing_mm:g} mm)", (10, 8), font_size=9, color=_TEXT_DIM)
+        title = f"3D  (camera frame, mm; grid {cfg.grid_spacing_mm:g} mm)"
+        self._title3d = self._panel_text(self._view3d, title, (10, 8), font_size=9, color=_TEXT_DIM)
         self._overlay = self._panel_text(self._view3d, "", (10, 30), font_size=9, color=_TEXT)
         self._warning = self._panel_text(self._view3d, "approximate intrinsics", (10, 0), font_size=9, color=_WARN)
         self._warning.visible = False
 
     def _build_axes(self) -> None:
-        from vispy import scene
-
+        """The camera's OpenCV axes at its centre, x red, y green (down), z blue (forward)."""
         length = self._cfg.axis_length_mm
         tips = np.eye(3) * length
         seg = camera_to_display(np.concatenate([[np.zeros(3), tip] for tip in tips]))
         colors = np.repeat(np.asarray(_AXIS_COLORS, np.float32), 2, axis=0)
-        scene.visuals.Line(seg, color=colors, width=2.5, connect="segments", method="gl", parent=self._view3d.scene)
-        scene.visuals.Text(
+        visuals.Line(seg, color=colors, width=2.5, connect="segments", method="gl", parent=self._view3d.scene)
+        visuals.Text(
             ["x", "y", "z"], pos=camera_to_display(tips * 1.15), color=np.asarray(_AXIS_COLORS), font_size=8,
             bold=True, parent=self._view3d.scene,
         )  # fmt: skip
 
     def _build_grid_labels(self) -> None:
-        from vispy import scene
-
+        """Depth labels ("z 500") on the grid at every major line, just right of the optical axis."""
         cfg = self._cfg
         z_marks = np.arange(cfg.grid_z_mm[0], cfg.grid_z_mm[1] + 1.0, cfg.grid_spacing_mm * cfg.grid_major_every)[1:]
-        x = cfg.grid_x_mm[0] + 0.2 * cfg.grid_spacing_mm
+        x = 0.2 * cfg.grid_spacing_mm  # along the optical axis, just right of it
         pos = np.stack([np.full_like(z_marks, x), np.full_like(z_marks, cfg.grid_below_camera_mm - 5.0), z_marks], 1)
-        scene.visuals.Text(
-            [f"z {z:.0f}" for z in z_marks], pos=camera_to_display(pos), color=_TEXT_DIM, font_size=7,
+        visuals.Text(
+            [f"z {z:.0f}" for z in z_marks], pos=camera_to_display(pos), color=_TEXT_DIM, font_size=8,
             anchor_x="left", anchor_y="bottom", parent=self._view3d.scene,
         )  # fmt: skip
 
     @staticmethod
-    def _panel_text(parent: object, text: str, pos: tuple[float, float], font_size: float, color: RGBA) -> object:
+    def _panel_text(
+        parent: scene.Node, text: str, pos: tuple[float, float], font_size: float, color: RGBA
+    ) -> visuals.Text:
         """A text pinned to a panel's top-left area, in the panel's pixel coordinates (y down)."""
-        from vispy import scene
 
-        label = scene.visuals.Text(
+        label = visuals.Text(
             text, pos=pos, color=color, font_size=font_size, anchor_x="left", anchor_y="bottom", parent=parent
         )
         label.order = 10
@@ -566,7 +598,9 @@ class TrackerView:
         self._set_camera(frame.camera.intrinsics, frame.camera.name)
         hands = result.hands
         if len(hands) > self._cfg.max_hands and not self._warned_hands:
-            logger.warning("%d hands in view, drawing the first %d (ViewConfig.max_hands)", len(hands), self._cfg.max_hands)
+            logger.warning(
+                "%d hands in view, drawing the first %d (ViewConfig.max_hands)", len(hands), self._cfg.max_hands
+            )
             self._warned_hands = True
         points_3d = []
         for i, slot in enumerate(self._slots):
@@ -601,6 +635,16 @@ class TrackerView:
             for name, vb in (("image", self._view2d), ("3d", self._view3d))
         }
 
+    @property
+    def camera_3d(self) -> scene.TurntableCamera:
+        """The right panel's :class:`vispy.scene.TurntableCamera` (display frame, mm)."""
+        return self._view3d.camera
+
+    @property
+    def status_text(self) -> str:
+        """The overlay's text as shown, including the "approximate intrinsics" line when visible."""
+        return self._overlay.text + ("\napproximate intrinsics" if self._warning.visible else "")
+
     def reset_camera(self) -> None:
         """Re-centre the 3D camera on the hands at the next :meth:`update` that has 3D hands."""
         self._framed = False
@@ -611,7 +655,7 @@ class TrackerView:
             self._closed = True
             self.canvas.close()
 
-    def __enter__(self) -> "TrackerView":
+    def __enter__(self) -> TrackerView:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -661,13 +705,19 @@ class TrackerView:
             slot.show_2d(np.asarray(hand.joints_2d, dtype=np.float32), colors, _hand_label(hand), color)
         else:
             slot.show_2d(None, None, None, None)
-        joints = None if hand.joints_3d is None else _to_view0(np.asarray(hand.joints_3d, np.float64), hand.view, frameset)
+        joints = None
+        if hand.joints_3d is not None:
+            joints = _to_view0(np.asarray(hand.joints_3d, dtype=np.float64), hand.view, frameset)
         display = None if joints is None else camera_to_display(joints)
         slot.show_3d(display, colors)
         return display
 
     def _frame_once(self, hands_display: Sequence[np.ndarray]) -> None:
-        """Centre the 3D camera on the hands the first time there are any; afterwards leave it alone."""
+        """Aim the 3D camera at the hands the first time there are any; afterwards leave it alone.
+
+        The look-at point is the hands' centroid moved 20 % of the way towards the camera (so the
+        camera pyramid usually stays in view), the distance twice the hands' extent (at least 350 mm).
+        """
         if self._framed or not hands_display:
             return
         pts = np.concatenate(hands_display)
@@ -675,7 +725,7 @@ class TrackerView:
         if not len(pts):
             return
         extent = float(np.ptp(pts, axis=0).max())
-        self._aim_3d_camera(pts.mean(axis=0), max(350.0, 2.2 * extent))
+        self._aim_3d_camera(0.8 * pts.mean(axis=0), max(350.0, 2.0 * extent))
         self._framed = True
 
     def _aim_3d_camera(self, center: np.ndarray, distance: float) -> None:
@@ -711,8 +761,6 @@ def run_window(
     Raises:
         Exception: whatever ``poll`` or ``view.update`` raised (after ``stop`` is set and the loop quit).
     """
-    from vispy import app
-
     if stop.is_set():
         return
     failure: list[BaseException] = []
@@ -723,7 +771,7 @@ def run_window(
     def on_tick(event: object) -> None:
         if stop.is_set():
             timer.stop()
-            app.quit()
+            vispy_app.quit()
             return
         try:
             item = poll()
@@ -735,11 +783,11 @@ def run_window(
             stop.set()
 
     view.canvas.events.close.connect(on_close)
-    timer = app.Timer(interval=interval_s, connect=on_tick, start=True)
+    timer = vispy_app.Timer(interval=interval_s, connect=on_tick, start=True)
     restore = _install_sigint(stop)
     try:
         view.canvas.show()
-        app.run()
+        vispy_app.run()
     finally:
         timer.stop()
         restore()
@@ -760,8 +808,11 @@ def _install_sigint(stop: threading.Event) -> Callable[[], None]:
         logger.info("interrupted; stopping")
         stop.set()
 
+    def restore() -> None:
+        signal.signal(signal.SIGINT, previous)
+
     signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, previous)
+    return restore
 
 
 # ------------------------------------------------------------------------------------ recorder
@@ -806,7 +857,7 @@ class VideoRecorder:
                 f"(got suffix {suffix!r})"
             )
         self._folder.mkdir(parents=True, exist_ok=True)
-        self._writer: object | None = None
+        self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
         self._closed = False
         self.frames_written = 0
@@ -824,8 +875,6 @@ class VideoRecorder:
             RuntimeError: the recorder is closed.
             OSError: OpenCV could not open the video or write the PNG.
         """
-        import cv2
-
         if self._closed:
             raise RuntimeError(f"recorder for {str(self.path)!r} is closed")
         frame = np.asarray(rgb)
@@ -837,18 +886,16 @@ class VideoRecorder:
             if not cv2.imwrite(str(name), bgr):
                 raise OSError(f"could not write {name}")
         else:
-            self._video(bgr.shape[1], bgr.shape[0]).write(bgr)
+            self._video(self._codec, bgr.shape[1], bgr.shape[0]).write(bgr)
         self.frames_written += 1
 
-    def _video(self, width: int, height: int) -> object:
-        import cv2
-
+    def _video(self, codec: str, width: int, height: int) -> cv2.VideoWriter:
+        """The open writer (opened on the first frame, at its size)."""
         if self._writer is None:
-            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self._codec), self.fps, (width, height))
+            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*codec), self.fps, (width, height))
             if not writer.isOpened():
                 raise OSError(
-                    f"OpenCV cannot write {str(self.path)!r} with codec {self._codec!r}; "
-                    "record to a folder of PNGs instead"
+                    f"OpenCV cannot write {str(self.path)!r} with codec {codec!r}; record to a folder of PNGs instead"
                 )
             self._writer, self._size = writer, (width, height)
             logger.info("recording %dx%d @ %.1f fps to %s", width, height, self.fps, self.path)
@@ -866,7 +913,7 @@ class VideoRecorder:
             self._writer = None
         logger.info("recorded %d frames to %s", self.frames_written, self.path)
 
-    def __enter__(self) -> "VideoRecorder":
+    def __enter__(self) -> VideoRecorder:
         return self
 
     def __exit__(self, *exc: object) -> None:

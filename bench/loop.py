@@ -1,0 +1,145 @@
+"""Benchmark: the live loop on a 640x480 playback at full speed, against bare MediaPipe.
+
+Both sides process the same decoded video in MediaPipe's tracking mode with the same model:
+
+* **bare MediaPipe** (the baseline): what a user would write by hand, in one thread:
+  ``cv2.VideoCapture.read`` -> ``cvtColor`` -> ``mp.solutions.hands.Hands.process``.
+* **handtrack**: the full streaming loop: ``VideoFileDevice`` in its capture thread -> MediaPipe
+  stage -> metric 3D lift -> identities -> One Euro smoothing -> JSON Lines export.
+
+Rounds alternate between the two so machine noise hits both alike; the table reports medians over
+rounds. ``ratio`` = baseline / ours (> 1: ours is faster); ``overhead`` = ours / baseline - 1.
+
+    python bench/loop.py [--video PATH] [--rounds 3] [--passes 2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+from devices.video import VideoFileDevice  # noqa: E402
+from tracker.export import JsonlExporter  # noqa: E402
+from tracker.intrinsics import load_intrinsics  # noqa: E402
+from tracker.loop import StreamingLoop  # noqa: E402
+from tracker.mediapipe_hands import MediaPipeConfig  # noqa: E402
+from tracker.rgb import RgbPipelineConfig, build_rgb_pipeline  # noqa: E402
+from tracker.sources import DEMO_INTRINSICS, DEMO_VIDEO  # noqa: E402
+
+
+def bare_mediapipe(video: Path, passes: int, complexity: int) -> tuple[float, list[float]]:
+    """Seconds per frame of the hand-written loop, and the per-frame ``process`` times (ms)."""
+    import cv2
+
+    import mediapipe as mp
+
+    hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=complexity)
+    process_ms: list[float] = []
+    n = 0
+    t0 = time.perf_counter()
+    for _ in range(passes):
+        cap = cv2.VideoCapture(str(video))
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            t = time.perf_counter()
+            hands.process(rgb)
+            process_ms.append((time.perf_counter() - t) * 1e3)
+            n += 1
+        cap.release()
+    wall = time.perf_counter() - t0
+    hands.close()
+    return wall / n, process_ms
+
+
+def handtrack_loop(video: Path, passes: int, complexity: int, intrinsics_path: Path | None) -> tuple[float, dict]:
+    """Seconds per frame of the full loop, and its per-stage stats."""
+    intr = load_intrinsics(intrinsics_path) if intrinsics_path else None
+    pipeline = build_rgb_pipeline(RgbPipelineConfig(mediapipe=MediaPipeConfig(model_complexity=complexity)))
+    with tempfile.TemporaryDirectory() as tmp, VideoFileDevice(video, realtime=False, intrinsics=intr, loop=passes > 1) as dev:
+        n_frames = dev.frame_count * passes if dev.frame_count else None
+        exporter = JsonlExporter(Path(tmp) / "out.jsonl")
+        loop = StreamingLoop(dev, pipeline, [exporter], max_frames=n_frames)
+        t0 = time.perf_counter()
+        stats = loop.run()
+        wall = time.perf_counter() - t0
+        exporter.close()
+    pipeline.close()
+    return wall / stats.processed, {"processed": stats.processed, "dropped": stats.dropped, "stages": stats.stages}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--video", type=Path, default=DEMO_VIDEO, help="640x480 video to play (default: the demo)")
+    ap.add_argument("--intrinsics", type=Path, default=None, help="calibration for --video (default: the demo's)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
+    ap.add_argument("--passes", type=int, default=2, help="plays of the video per round (default 2)")
+    ap.add_argument("--model", choices=("lite", "full"), default="full")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = ap.parse_args()
+    complexity = 0 if args.model == "lite" else 1
+    intr_path = args.intrinsics or (DEMO_INTRINSICS if args.video == DEMO_VIDEO else None)
+
+    # warm-up: model load, XNNPACK init, first decode
+    bare_mediapipe(args.video, 1, complexity)
+    handtrack_loop(args.video, 1, complexity, intr_path)
+
+    bare_s, ours_s, process_ms, stage_runs = [], [], [], []
+    for _ in range(args.rounds):
+        s, p = bare_mediapipe(args.video, args.passes, complexity)
+        bare_s.append(s)
+        process_ms += p
+        s, st = handtrack_loop(args.video, args.passes, complexity, intr_path)
+        ours_s.append(s)
+        stage_runs.append(st)
+
+    bare_ms = float(np.median(bare_s)) * 1e3
+    ours_ms = float(np.median(ours_s)) * 1e3
+    last = stage_runs[-1]["stages"]
+    proc_p50, proc_p95 = np.percentile(process_ms, [50, 95])
+    results = [
+        {"name": "loop_frame", "median_ms": ours_ms, "p95_ms": float(np.max(ours_s)) * 1e3,
+         "fps": 1e3 / ours_ms, "baseline": "bare_mediapipe_frame", "baseline_median_ms": bare_ms,
+         "baseline_fps": 1e3 / bare_ms, "ratio": bare_ms / ours_ms, "overhead": ours_ms / bare_ms - 1.0},
+        {"name": "stage:landmarks", "median_ms": last["landmarks"].p50_ms, "p95_ms": last["landmarks"].p95_ms,
+         "baseline": "bare_mediapipe_process", "baseline_median_ms": float(proc_p50),
+         "ratio": float(proc_p50) / last["landmarks"].p50_ms},
+    ]  # fmt: skip
+    for name, st in last.items():
+        if name != "landmarks":
+            results.append({"name": f"stage:{name}", "median_ms": st.p50_ms, "p95_ms": st.p95_ms,
+                            "baseline": None, "baseline_median_ms": None, "ratio": None})  # fmt: skip
+    machine = {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+               "processor": platform.processor(), "video": str(args.video), "model": args.model,
+               "rounds": args.rounds, "passes": args.passes, "frames_per_round": stage_runs[-1]["processed"],
+               "bare_process_p95_ms": float(proc_p95)}  # fmt: skip
+    if args.json:
+        print(json.dumps({"machine": machine, "results": results}, indent=1))
+        return 0
+    print(f"video {args.video.name}, model {args.model}, {args.rounds} rounds x {stage_runs[-1]['processed']} frames, "
+          f"{os.cpu_count()} CPUs")  # fmt: skip
+    print(f"{'name':<22}{'median ms':>10}{'p95 ms':>9}{'baseline ms':>13}{'ratio':>7}")
+    for r in results:
+        base = "" if r["baseline_median_ms"] is None else f"{r['baseline_median_ms']:13.2f}{r['ratio']:7.2f}"
+        print(f"{r['name']:<22}{r['median_ms']:10.2f}{r['p95_ms']:9.2f}{base}")
+    top = results[0]
+    print(f"\nhandtrack loop {top['fps']:.1f} FPS vs bare MediaPipe {top['baseline_fps']:.1f} FPS: "
+          f"overhead {100 * top['overhead']:+.1f} % (goal <= +10 %, >= 30 FPS)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

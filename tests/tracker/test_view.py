@@ -1,0 +1,473 @@
+"""Tests of tracker.view: offscreen (EGL) renders checked pixel by pixel, the recorder, misuse."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("EGL_PLATFORM", "surfaceless")
+
+from tracker.joints import EDGES, FINGERS, NUM_JOINTS  # noqa: E402
+from tracker.stats import LoopStats, StageStats  # noqa: E402
+from tracker.types import Camera, Frame, FrameResult, FrameSet, HandPose, Intrinsics  # noqa: E402
+from tracker.view import (  # noqa: E402
+    FINGER_COLORS,
+    TrackerView,
+    VideoRecorder,
+    ViewUnavailableError,
+    camera_to_display,
+    confidence_colors,
+    use_backend,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+BACKGROUND = (20, 22, 24)
+PATCH = (slice(440, 470), slice(590, 630))  # rows, cols of a red marker patch in the image
+INTR = Intrinsics(fx=520.0, fy=520.0, cx=320.0, cy=240.0, width=640, height=480)
+DEPTH_MM = 400.0
+TOL = 40  # max per-channel difference (0..255) for "has this colour"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def headless_backend() -> str:
+    """EGL for the whole module; skip (with the reason) only where EGL cannot start at all."""
+    try:
+        return use_backend(headless=True)
+    except ViewUnavailableError as exc:
+        pytest.skip(f"headless EGL rendering unavailable here: {exc}")
+
+
+@pytest.fixture
+def view() -> TrackerView:
+    v = TrackerView(size=(1280, 520))
+    yield v
+    v.close()
+
+
+# ------------------------------------------------------------------------------- test data
+
+
+def spread_hand_2d(center: tuple[float, float] = (320.0, 240.0)) -> np.ndarray:
+    """A spread, upright hand (pixels): wrist below ``center``, fingers fanning out upwards, 30 px bones."""
+    cx, cy = center
+    wrist = np.array([cx, cy + 90.0])
+    joints = np.zeros((NUM_JOINTS, 2))
+    joints[0] = wrist
+    angles = np.radians([-150.0, -120.0, -95.0, -70.0, -45.0])  # thumb .. pinky, image y down
+    for angle, chain in zip(angles, FINGERS.values(), strict=True):
+        direction = np.array([np.cos(angle), np.sin(angle)])
+        root = wrist + 50.0 * direction
+        for k, joint in enumerate(chain):
+            joints[joint] = root + 30.0 * k * direction
+    return joints
+
+
+def lift(joints_2d: np.ndarray, depth_mm: float = DEPTH_MM) -> np.ndarray:
+    """Back-project pixels to camera-frame mm at a constant depth (consistent with ``INTR``)."""
+    x = (joints_2d[:, 0] - INTR.cx) / INTR.fx * depth_mm
+    y = (joints_2d[:, 1] - INTR.cy) / INTR.fy * depth_mm
+    return np.stack([x, y, np.full(len(joints_2d), depth_mm)], axis=1)
+
+
+def make_image() -> np.ndarray:
+    image = np.empty((480, 640, 3), np.uint8)
+    image[:] = BACKGROUND
+    image[PATCH] = (230, 30, 30)
+    return image
+
+
+def make_result(
+    hands_2d: list[np.ndarray], with_3d: bool = True, approximate: bool = False, index: int = 7
+) -> FrameResult:
+    intr = Intrinsics(INTR.fx, INTR.fy, INTR.cx, INTR.cy, INTR.width, INTR.height, approximate=approximate)
+    frame = Frame(make_image(), timestamp=index / 30.0, index=index, camera=Camera("test", intr))
+    hands = tuple(
+        HandPose(
+            joints_2d=j2d,
+            confidence=np.ones(NUM_JOINTS),
+            timestamp=frame.timestamp,
+            joints_3d=lift(j2d) if with_3d else None,
+            score=0.97,
+            handedness="right",
+            handedness_score=0.99,
+            track_id=3 + i,
+        )
+        for i, j2d in enumerate(hands_2d)
+    )
+    return FrameResult(FrameSet.single(frame), hands, {"detect": 2.0, "landmarks": 5.0}, 9.0)
+
+
+def make_stats() -> LoopStats:
+    stages = {"detect": StageStats(2.5, 3.0, 2.6, 30), "total": StageStats(8.25, 9.0, 8.3, 30)}
+    return LoopStats(fps=29.5, captured=120, processed=118, dropped=2, stages=stages)
+
+
+# --------------------------------------------------------------------------------- helpers
+
+
+def rgb255(color: tuple[float, ...]) -> np.ndarray:
+    return np.round(np.asarray(color[:3]) * 255.0)
+
+
+def pixel(rgb: np.ndarray, view: TrackerView, u: float, v: float) -> np.ndarray:
+    x, y = view.image_to_canvas(u, v)
+    return rgb[int(y), int(x)].astype(float)
+
+
+def bone_samples(view: TrackerView, rgb: np.ndarray, joints_2d: np.ndarray, bone: tuple[int, int]) -> np.ndarray:
+    """Pixels at 35..65 % along a bone (away from the joint markers), ``(n, 3)``."""
+    a, b = joints_2d[bone[0]], joints_2d[bone[1]]
+    return np.array([pixel(rgb, view, *(a + t * (b - a))) for t in np.linspace(0.35, 0.65, 7)])
+
+
+def near(pixels: np.ndarray, color: tuple[float, ...], tol: float = TOL) -> np.ndarray:
+    return np.abs(pixels - rgb255(color)).max(axis=-1) <= tol
+
+
+def skeleton_pixel_count(rgb: np.ndarray, tol: float = 25) -> int:
+    """Pixels close to any finger colour."""
+    img = rgb.astype(float)
+    return int(sum(near(img, c, tol).sum() for c in FINGER_COLORS.values()))
+
+
+def panel(rgb: np.ndarray, view: TrackerView, name: str) -> np.ndarray:
+    x, y, w, h = view.panel_rects[name]
+    return rgb[y : y + h, x : x + w]
+
+
+# ----------------------------------------------------------------------------------- tests
+
+
+def test_camera_to_display_is_a_rotation() -> None:
+    m = camera_to_display(np.eye(3)).astype(float)  # rows: images of the camera axes
+    np.testing.assert_allclose(m @ m.T, np.eye(3))
+    assert np.linalg.det(m) == pytest.approx(1.0)  # no mirror: handedness survives
+    np.testing.assert_allclose(camera_to_display(np.array([0.0, 1.0, 0.0])), [0.0, -1.0, 0.0])  # y down -> up
+
+
+def test_confidence_colors_run_red_to_green() -> None:
+    c = confidence_colors(np.array([0.0, 0.5, 1.0, np.nan, 7.0]))
+    assert c.shape == (5, 4)
+    assert c[0, 0] > 0.8 and c[0, 1] < 0.3  # red
+    assert c[1, 0] > 0.8 and c[1, 1] > 0.8  # yellow
+    assert c[2, 1] > 0.8 and c[2, 0] < 0.3  # green
+    np.testing.assert_allclose(c[3], c[0])  # NaN counts as 0
+    np.testing.assert_allclose(c[4], c[2])  # clipped
+
+
+def test_image_lands_where_image_to_canvas_says(view: TrackerView) -> None:
+    view.update(make_result([]))
+    rgb = view.render()
+    assert rgb.shape == (520, 1280, 3) and rgb.dtype == np.uint8
+    rows, cols = PATCH
+    inside = pixel(rgb, view, (cols.start + cols.stop) / 2, (rows.start + rows.stop) / 2)
+    assert near(inside, (230 / 255, 30 / 255, 30 / 255), 10)  # y points down: the patch is bottom right
+    assert near(pixel(rgb, view, 40.5, 40.5), tuple(np.array(BACKGROUND) / 255), 10)
+    x0, y0 = view.image_to_canvas(0, 0)
+    x1, y1 = view.image_to_canvas(640, 480)
+    assert 0 <= x0 < x1 <= view.panel_rects["3d"][0] and 0 <= y0 < y1 <= 520
+
+
+def test_bones_have_their_finger_colour_in_the_image_panel(view: TrackerView) -> None:
+    joints = spread_hand_2d()
+    view.update(make_result([joints]), make_stats())
+    rgb = view.render()
+    for name, chain in FINGERS.items():
+        for bone in zip(chain[:-1], chain[1:], strict=True):
+            assert near(bone_samples(view, rgb, joints, bone), FINGER_COLORS[name]).all(), (name, bone)
+    for u, v in [(40.5, 40.5), (600.5, 60.5), (320.5, 420.5), (100.5, 300.5)]:  # away from the hand
+        assert near(pixel(rgb, view, u, v), tuple(np.array(BACKGROUND) / 255), 10), (u, v)
+    green = confidence_colors(np.ones(1))[0]
+    tip = joints[FINGERS["middle"][3]]
+    assert near(pixel(rgb, view, *tip), tuple(green), 60)  # joint marker: confidence 1 -> green
+    assert skeleton_pixel_count(panel(rgb, view, "3d")) > 100
+
+
+def test_hand_without_3d_is_drawn_in_2d_only(view: TrackerView) -> None:
+    joints = spread_hand_2d()
+    view.update(make_result([joints], with_3d=False))
+    rgb = view.render()
+    assert near(bone_samples(view, rgb, joints, (9, 10)), FINGER_COLORS["middle"]).all()
+    assert skeleton_pixel_count(panel(rgb, view, "3d")) < 10
+
+
+def test_zero_hands_clears_the_skeletons(view: TrackerView) -> None:
+    joints = spread_hand_2d()
+    view.update(make_result([joints, spread_hand_2d((470.0, 200.0))]))
+    view.render()
+    view.update(make_result([]))
+    rgb = view.render()
+    assert skeleton_pixel_count(rgb) < 10
+    assert not near(bone_samples(view, rgb, joints, (9, 10)), FINGER_COLORS["middle"]).any()
+
+
+def test_second_update_replaces_the_first(view: TrackerView) -> None:
+    first, second = spread_hand_2d((200.0, 240.0)), spread_hand_2d((450.0, 240.0))
+    view.update(make_result([first], index=1))
+    view.update(make_result([second], index=2))
+    rgb = view.render()
+    assert near(bone_samples(view, rgb, second, (9, 10)), FINGER_COLORS["middle"]).all()
+    assert not near(bone_samples(view, rgb, first, (9, 10)), FINGER_COLORS["middle"]).any()
+    assert "frame 2" in view.status_text
+
+
+def test_more_hands_than_the_pool_are_skipped(view: TrackerView) -> None:
+    hands = [spread_hand_2d((x, 240.0)) for x in np.linspace(120.0, 520.0, 6)]
+    view.update(make_result(hands))
+    assert view.render().shape == (520, 1280, 3)
+
+
+def test_non_finite_joints_do_not_break_the_view(view: TrackerView) -> None:
+    joints = spread_hand_2d()
+    joints[FINGERS["index"][3]] = np.nan
+    view.update(make_result([joints]))
+    rgb = view.render()
+    assert near(bone_samples(view, rgb, joints, (9, 10)), FINGER_COLORS["middle"]).all()
+
+
+def test_overlay_reports_stats_and_approximate_intrinsics(view: TrackerView) -> None:
+    view.update(make_result([spread_hand_2d()], approximate=True, index=42), make_stats())
+    text = view.status_text
+    assert "29.5 FPS" in text and "dropped 2" in text and "frame 42" in text
+    assert "detect 2.5" in text and "total 8.2" in text  # p50 of each stage
+    assert "approximate intrinsics" in text
+    view.update(make_result([spread_hand_2d()], approximate=False))  # no stats: this frame's timings
+    assert "approximate" not in view.status_text and "landmarks 5.0" in view.status_text
+
+
+def test_3d_camera_frames_the_hand_once(view: TrackerView) -> None:
+    joints = spread_hand_2d()
+    view.update(make_result([joints]))
+    center = np.array(view.camera_3d.center)
+    hand_center = camera_to_display(lift(joints)).mean(axis=0)
+    assert np.linalg.norm(center - hand_center) < 0.3 * DEPTH_MM  # looking at the hand
+    view.update(make_result([spread_hand_2d((500.0, 100.0))]))
+    np.testing.assert_allclose(view.camera_3d.center, center)  # no jump while tracking
+    view.reset_camera()
+    view.update(make_result([spread_hand_2d((500.0, 100.0))]))
+    assert not np.allclose(view.camera_3d.center, center)
+
+
+def test_update_from_another_thread_is_refused(view: TrackerView) -> None:
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            view.update(make_result([]))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join(timeout=10)
+    assert len(errors) == 1 and "thread" in str(errors[0])
+
+
+def test_closed_view_refuses_work_and_close_is_idempotent() -> None:
+    v = TrackerView(size=(320, 160))
+    v.close()
+    v.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        v.render()
+
+
+def test_backend_cannot_switch_to_a_window_after_egl() -> None:
+    with pytest.raises(ViewUnavailableError, match="already"):
+        use_backend(headless=False)
+    assert use_backend(headless=True).lower() == "egl"
+
+
+def test_bad_image_is_rejected(view: TrackerView) -> None:
+    result = make_result([])
+    frame = result.frameset.frames[0]
+    bad = Frame(frame.image.astype(np.float32), frame.timestamp, frame.index, frame.camera)
+    with pytest.raises(ValueError, match="uint8"):
+        view.update(FrameResult(FrameSet.single(bad), ()))
+
+
+# -------------------------------------------------------------------------------- recorder
+
+
+def rendered_frames(n: int) -> list[np.ndarray]:
+    with TrackerView(size=(320, 160)) as v:
+        frames = []
+        for i in range(n):
+            v.update(make_result([spread_hand_2d((200.0 + 40 * i, 240.0))], index=i))
+            frames.append(v.render())
+    return frames
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_video_recorder_writes_a_readable_video(tmp_path: Path, suffix: str) -> None:
+    import cv2
+
+    frames = rendered_frames(5)
+    path = tmp_path / "sub" / f"view{suffix}"
+    with VideoRecorder(path, fps=25.0) as rec:
+        assert rec.is_video
+        for f in frames:
+            rec.write(f)
+    rec.close()  # idempotent
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened()
+    count = 0
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        assert bgr.shape == frames[0].shape
+        count += 1
+    cap.release()
+    assert count == len(frames)
+
+
+def test_video_recorder_writes_numbered_pngs(tmp_path: Path) -> None:
+    import cv2
+
+    frames = rendered_frames(3)
+    out = tmp_path / "pngs"
+    with VideoRecorder(out) as rec:
+        assert not rec.is_video
+        for f in frames:
+            rec.write(f)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["frame_000000.png", "frame_000001.png", "frame_000002.png"]
+    back = cv2.cvtColor(cv2.imread(str(out / names[1])), cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(back, frames[1])  # lossless, RGB order kept
+
+    with VideoRecorder(tmp_path / "shots" / "take.png") as rec:
+        rec.write(frames[0])
+    assert (tmp_path / "shots" / "take_000000.png").is_file()
+
+
+def test_video_recorder_misuse(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="mp4"):
+        VideoRecorder(tmp_path / "view.gif")
+    with pytest.raises(ValueError, match="fps"):
+        VideoRecorder(tmp_path / "view.mp4", fps=0)
+    rec = VideoRecorder(tmp_path / "view.mp4")
+    with pytest.raises(ValueError, match="uint8"):
+        rec.write(np.zeros((10, 10), np.uint8))
+    rec.write(np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match="size changed"):
+        rec.write(np.zeros((32, 64, 3), np.uint8))
+    rec.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        rec.write(np.zeros((64, 64, 3), np.uint8))
+
+
+# ------------------------------------------------------------------------------ event loop
+
+
+# The event loop runs in a fresh interpreter per case: VisPy's EGL loop ends at once when any canvas
+# of the process was closed before, and a backend (EGL / Qt) is chosen once per process.
+_LOOP_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, threading
+    mode, backend = sys.argv[1], sys.argv[2]
+    sys.path[:0] = sys.argv[3:5]
+    from test_view import make_result, make_stats, spread_hand_2d
+    from tracker.view import TrackerView, run_window, use_backend
+
+    use_backend(headless=backend == "egl")
+    view = TrackerView(size=(320, 160), show=backend == "qt")
+    stop = threading.Event()
+    polled = []
+
+    def poll():
+        polled.append(1)
+        n = len(polled)
+        if mode == "fail":
+            raise KeyError("boom")
+        if mode == "finish" and n == 5:
+            stop.set()  # "the pipeline finished"
+        if mode == "sigint" and n == 3:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C
+        if mode == "close" and n == 3:
+            view.canvas.close()  # the user closes the window
+        return (make_result([spread_hand_2d()], index=n), make_stats()) if n % 2 else None
+
+    if mode == "thread":
+        threading.Timer(0.2, stop.set).start()
+    try:
+        run_window(view, poll, stop, interval_s=0.005)
+    except KeyError:
+        assert mode == "fail" and stop.is_set() and len(polled) == 1, polled
+    else:
+        assert stop.is_set(), mode
+        expected = {"finish": 5, "sigint": 3, "close": 3}.get(mode)
+        assert expected is None or len(polled) == expected, (mode, polled)
+        assert mode != "finish" or "frame 5" in view.status_text, view.status_text
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    view.close()
+    print("DONE")
+    """
+)
+
+
+def run_python(code: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+@pytest.mark.parametrize(
+    ("backend", "mode"),
+    [("egl", "finish"), ("egl", "fail"), ("qt", "finish"), ("qt", "sigint"), ("qt", "close"), ("qt", "thread")],
+)
+def test_run_window_polls_updates_and_stops(backend: str, mode: str) -> None:
+    """poll feeds the view until the pipeline finishes / Ctrl-C / the window closes / another thread
+    sets stop, and run_window returns; an exception in poll sets stop and reaches the caller.
+
+    "qt" runs the real PySide6 event loop on Qt's offscreen platform (no display; Qt cannot draw GL
+    there, so it logs warnings, but timers, close events and signals behave as in a window).
+    """
+    env = dict(os.environ, EGL_PLATFORM="surfaceless")
+    if backend == "qt":
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    proc = run_python(_LOOP_SCRIPT, mode, backend, str(REPO), str(Path(__file__).parent), env=env)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("DONE"), proc.stdout + proc.stderr[-3000:]
+
+
+_BACKEND_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from tracker.view import ViewUnavailableError, use_backend
+    try:
+        print("backend", use_backend(headless=False))
+    except ViewUnavailableError as exc:
+        print("unavailable:", exc)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("display", "expected"),
+    [
+        (None, "unavailable: no display"),
+        (":97", "unavailable: Qt cannot open a window"),
+        ("offscreen", "backend PySide6"),
+    ],
+)
+def test_window_backend_fails_cleanly_without_a_display(display: str | None, expected: str) -> None:
+    """No display, or an X server that is not there (Qt would abort the process): a clear error."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    if display == "offscreen":
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    elif display is not None:
+        env["DISPLAY"] = display
+    proc = run_python(_BACKEND_SCRIPT, str(REPO), env=env)
+    assert proc.returncode == 0 and proc.stdout.startswith(expected), proc.stdout + proc.stderr[-2000:]
+
+
+def test_example_hand_pose_is_consistent() -> None:
+    """The test hand's 3D joints project back onto its 2D joints (so both panels show one hand)."""
+    joints = spread_hand_2d()
+    np.testing.assert_allclose(INTR.project(lift(joints)), joints, atol=1e-9)
+    assert len(EDGES) == NUM_JOINTS - 1
