@@ -27,9 +27,13 @@ the camera at the origin drawn as a pyramid whose opening is the field of view o
 ``frames[0].camera.intrinsics`` (with a small triangle on the image's top edge); the camera axes
 x (red), y (green, pointing down), z (blue, pointing forward), ``axis_length_mm`` long.
 
-The 3D camera starts looking at a point ``default_target_mm`` in front of the camera, centres once
-on the hands when 3D hands first appear, and then stays where the user puts it
-(:meth:`TrackerView.reset_camera`, or the ``r`` key in a window, re-centres on the next update).
+Each 3D hand also gets a dim drop line from its wrist down to the grid, with a dot where it meets
+the grid, so its height and depth can be read from any angle.
+
+The 3D camera starts looking at a point ``default_target_mm`` in front of the camera, aims once at
+the hands when 3D hands first appear (their centroid, pulled 20 % towards the camera so the camera
+pyramid usually stays in view), and then stays where the user puts it
+(:meth:`TrackerView.reset_camera`, or the ``r`` key in a window, re-aims at the next update).
 
 **Threads.** Everything here belongs to one thread, the GUI thread (the one that built the view):
 :meth:`TrackerView.update` checks it. The pipeline hands results over through a non-blocking
@@ -119,6 +123,9 @@ _AXIS_COLORS: Final = ((0.95, 0.25, 0.25, 1.0), (0.30, 0.85, 0.30, 1.0), (0.30, 
 #: Vertex index pairs of the bones, flattened: ``points[_EDGE_INDEX]`` gives segment end points.
 _EDGE_INDEX: Final[np.ndarray] = np.asarray(EDGES, dtype=np.intp).reshape(-1)
 _EDGE_VERTEX_COLORS: Final[np.ndarray] = np.repeat(EDGE_COLORS, 2, axis=0).astype(np.float32)
+
+_OVERLAY_TOP_PX: Final = 30  # status text block, from the 3D panel's top
+_LINE_PX: Final = 16  # its line height at font size 9
 
 _VIDEO_CODECS: Final[dict[str, str]] = {".mp4": "mp4v", ".avi": "MJPG"}
 
@@ -482,6 +489,7 @@ class TrackerView:
         self._image_size: tuple[int, int] | None = None
         self._intrinsics: Intrinsics | None = None
         self._warned_hands = False
+        self._laid_out_size: tuple[int, int] = (0, 0)
 
         self.canvas = scene.SceneCanvas(
             size=size, show=False, title=title, bgcolor=_BG_CANVAS, keys="interactive" if show else None
@@ -528,8 +536,9 @@ class TrackerView:
         self._build_grid_labels()
         title = f"3D  (camera frame, mm; grid {cfg.grid_spacing_mm:g} mm)"
         self._title3d = self._panel_text(self._view3d, title, (10, 8), font_size=9, color=_TEXT_DIM)
-        self._overlay = self._panel_text(self._view3d, "", (10, 30), font_size=9, color=_TEXT)
-        self._warning = self._panel_text(self._view3d, "approximate intrinsics", (10, 0), font_size=9, color=_WARN)
+        self._overlay = self._panel_text(self._view3d, "", (10, _OVERLAY_TOP_PX), font_size=9, color=_TEXT)
+        warning_pos = (10, _OVERLAY_TOP_PX)
+        self._warning = self._panel_text(self._view3d, "approximate intrinsics", warning_pos, font_size=9, color=_WARN)
         self._warning.visible = False
 
     def _build_axes(self) -> None:
@@ -560,7 +569,6 @@ class TrackerView:
         parent: scene.Node, text: str, pos: tuple[float, float], font_size: float, color: RGBA
     ) -> visuals.Text:
         """A text pinned to a panel's top-left area, in the panel's pixel coordinates (y down)."""
-
         label = visuals.Text(
             text, pos=pos, color=color, font_size=font_size, anchor_x="left", anchor_y="bottom", parent=parent
         )
@@ -568,15 +576,19 @@ class TrackerView:
         return label
 
     def _layout(self, event: object = None) -> None:
-        """Place the two panels side by side (canvas pixels), keeping a 2 px gap."""
+        """Place the two panels side by side (canvas pixels), keeping a 2 px gap.
+
+        Runs on the canvas's resize event and, because the headless EGL backend sends none when
+        ``canvas.size`` is set, again whenever :meth:`update` / :meth:`render` see a new size.
+        """
         w, h = self.canvas.size
+        self._laid_out_size = (w, h)
         left = max(1, int(round(w * self._cfg.split)) - 1)
         self._view2d.pos, self._view2d.size = (0, 0), (left, h)
         self._view3d.pos, self._view3d.size = (left + 2, 0), (max(1, w - left - 2), h)
-        n_lines = self._overlay.text.count("\n") + 1 if self._overlay.text else 0
-        self._warning.pos = (10, 30 + 16 * n_lines + 4)
 
     def _on_key(self, event: object) -> None:
+        """``r`` in a window: re-centre the 3D camera on the hands."""
         if getattr(event, "text", "") in ("r", "R"):
             self.reset_camera()
 
@@ -591,8 +603,10 @@ class TrackerView:
 
         Raises:
             RuntimeError: called from a thread other than the one that built the view, or after close().
+            ValueError: the image of view 0 is not uint8 ``(H, W, 3)``.
         """
         self._check_usable()
+        self._ensure_layout()
         frame = result.frameset.frames[0]
         self._set_image(frame.image)
         self._set_camera(frame.camera.intrinsics, frame.camera.name)
@@ -616,6 +630,7 @@ class TrackerView:
         Rows and columns are canvas pixels, so :meth:`image_to_canvas` coordinates index it directly.
         """
         self._check_usable()
+        self._ensure_layout()
         rgba = self.canvas.render(size=tuple(self.canvas.size), alpha=False)
         return np.ascontiguousarray(rgba[..., :3])
 
@@ -624,6 +639,7 @@ class TrackerView:
 
         Pixel ``(col, row)``'s centre is ``(col + 0.5, row + 0.5)`` in the image's coordinates.
         """
+        self._ensure_layout()
         mapped = self._image.get_transform("visual", "canvas").map(np.array([[u, v, 0.0, 1.0]]))
         return float(mapped[0, 0] / mapped[0, 3]), float(mapped[0, 1] / mapped[0, 3])
 
@@ -671,6 +687,10 @@ class TrackerView:
                 "TrackerView must be used from the thread that created it (the GUI thread); "
                 "hand results over with a queue and poll it there (see run_window)"
             )
+
+    def _ensure_layout(self) -> None:
+        if tuple(self.canvas.size) != self._laid_out_size:
+            self._layout()
 
     def _set_image(self, image: np.ndarray) -> None:
         if image.ndim != 3 or image.shape[2] not in (3, 4) or image.dtype != np.uint8:
@@ -734,10 +754,12 @@ class TrackerView:
         cam.distance = float(distance)
 
     def _set_overlay(self, result: FrameResult, stats: LoopStats | None) -> None:
+        """Status lines; the "approximate intrinsics" line goes right under them."""
         text = _format_overlay(result, stats)
-        if text != self._overlay.text:
-            self._overlay.text = text
-            self._layout()
+        if text == self._overlay.text:
+            return
+        self._overlay.text = text
+        self._warning.pos = (10, _OVERLAY_TOP_PX + _LINE_PX * (text.count("\n") + 1) + 4)
 
 
 # ---------------------------------------------------------------------------------- event loop
@@ -756,7 +778,9 @@ def run_window(
     window sets ``stop``; ``stop`` set from elsewhere (pipeline finished, Ctrl-C) quits the loop
     at the next tick. While the loop runs, Ctrl-C sets ``stop`` if nobody installed a SIGINT
     handler before (Qt would otherwise swallow it); the previous handler is restored afterwards.
-    Must be called on the main/GUI thread, the one that built ``view``.
+    Returns at once when ``stop`` is already set. Must be called on the main/GUI thread, the one
+    that built ``view``. Meant for windowed mode (Qt); VisPy's headless EGL loop also runs it, but
+    closes every canvas when it quits.
 
     Raises:
         Exception: whatever ``poll`` or ``view.update`` raised (after ``stop`` is set and the loop quit).
@@ -827,8 +851,9 @@ class VideoRecorder:
     * ``*.png``: PNGs next to it named after its stem, e.g. ``out/shot.png`` -> ``out/shot_000000.png``.
 
     Parent folders are created. ``close()`` may be called more than once; the recorder is a
-    context manager. Writing is synchronous (PNG ~10 ms, mp4v ~3 ms for 1280x520 on a laptop):
-    record from the GUI thread only when that fits the frame budget.
+    context manager. Writing is synchronous (measured for 1280x520 frames on one CPU core: mp4v
+    ~2 ms, MJPG ~4 ms, PNG ~14 ms per frame): it runs on the caller's thread, so on the GUI thread
+    PNGs eat into a 60 Hz frame budget.
 
     Args:
         path: output file or folder.

@@ -175,6 +175,18 @@ def test_image_lands_where_image_to_canvas_says(view: TrackerView) -> None:
     assert 0 <= x0 < x1 <= view.panel_rects["3d"][0] and 0 <= y0 < y1 <= 520
 
 
+def test_resizing_the_canvas_relayouts_the_panels(view: TrackerView) -> None:
+    view.update(make_result([]))
+    view.canvas.size = (960, 400)
+    rgb = view.render()
+    assert rgb.shape == (400, 960, 3)
+    image_rect, rect_3d = view.panel_rects["image"], view.panel_rects["3d"]
+    assert image_rect[2] + rect_3d[2] <= 960 and rect_3d[0] + rect_3d[2] == 960 and rect_3d[3] == 400
+    rows, cols = PATCH
+    inside = pixel(rgb, view, (cols.start + cols.stop) / 2, (rows.start + rows.stop) / 2)
+    assert near(inside, (230 / 255, 30 / 255, 30 / 255), 10)
+
+
 def test_bones_have_their_finger_colour_in_the_image_panel(view: TrackerView) -> None:
     joints = spread_hand_2d()
     view.update(make_result([joints]), make_stats())
