@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     from tracker.mediapipe_hands import MediaPipeConfig
     from tracker.lift import LiftConfig
     from tracker.one_euro import parse_smoothing
+    from tracker.progress import ProgressLog
     from tracker.rgb import RgbPipelineConfig, build_rgb_pipeline
     from tracker.sources import open_source, parse_source
 
@@ -230,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     results: Channel = Channel(latest_only=device.live or not args.save_video, capacity=8)
     if wants_view:
         loop.sinks.append(lambda r: results.put((r, loop.snapshot())))
+    if not show:
+        loop.sinks.append(ProgressLog(loop.snapshot))
 
     code = Exit.OK
     interrupted = threading.Event()
