@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--speed", choices=("auto", "realtime", "max"), default="auto",
                      help="playback pace of files: recorded speed or as fast as possible "
                           "(auto: realtime with a window, max otherwise)")  # fmt: skip
+    src.add_argument("--loop", action="store_true",
+                     help="play a video file again when it ends (the demo loops by itself in a window)")  # fmt: skip
     src.add_argument("--mirror", action="store_true",
                      help="the images are mirrored (selfie view): keeps left/right labels anatomical")  # fmt: skip
 
@@ -129,6 +131,8 @@ def _run_view(
                 return item
 
             run_window(view, poll, stop)
+            while recorder is not None and (item := results.get_nowait()) is not None:
+                draw(item)  # results that arrived after the window stopped still go into the video
         else:
             while True:
                 item = results.get(timeout=0.1)
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     from tracker.one_euro import parse_smoothing
     from tracker.progress import ProgressLog
     from tracker.rgb import RgbPipelineConfig, build_rgb_pipeline
-    from tracker.sources import open_source, parse_source
+    from tracker.sources import SourceOptions, open_source, parse_source
 
     try:
         smoothing = parse_smoothing(args.smoothing)
@@ -203,7 +207,11 @@ def main(argv: list[str] | None = None) -> int:
 
     realtime = show if args.speed == "auto" else args.speed == "realtime"
     try:
-        device = open_source(parse_source(args.source), intrinsics, realtime, args.width, args.height, args.fps, args.hfov)
+        spec = parse_source(args.source)
+        # In a window the demo loops until the window is closed; headless it plays once.
+        loop_playback = args.loop or (show and spec.kind in ("auto", "demo") and args.frames is None)
+        options = SourceOptions(intrinsics, realtime, loop_playback, args.width, args.height, args.fps, args.hfov)
+        device = open_source(spec, options)
     except RecordingError as exc:
         log.error("%s", exc)
         return Exit.RECORDING

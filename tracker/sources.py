@@ -20,7 +20,7 @@ from devices.base import Device, DeviceNotFoundError, UnsupportedSourceError
 from .intrinsics import load_intrinsics
 from .types import Intrinsics
 
-__all__ = ["SourceSpec", "parse_source", "open_source", "DEMO_DIR", "DEMO_VIDEO", "DEMO_INTRINSICS"]
+__all__ = ["SourceSpec", "SourceOptions", "parse_source", "open_source", "DEMO_DIR", "DEMO_VIDEO", "DEMO_INTRINSICS"]
 
 log = logging.getLogger(__name__)
 
@@ -63,22 +63,31 @@ def parse_source(text: str) -> SourceSpec:
     )
 
 
-def open_source(
-    spec: SourceSpec,
-    intrinsics: Intrinsics | None = None,
-    realtime: bool = True,
-    width: int = 640,
-    height: int = 480,
-    fps: float = 30.0,
-    hfov_deg: float = 60.0,
-) -> Device:
-    """Build and open the device for ``spec``.
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to open a source.
 
-    Args:
+    Attributes:
         intrinsics: calibration to use; None = the demo's own for ``demo``, else a default from
             ``hfov_deg`` (flagged approximate).
         realtime: playback at recorded speed (True) or as fast as possible (False).
-        width, height, fps: requested webcam mode.
+        loop: play a video file again from the start when it ends (indices and times keep rising).
+        width, height, fps: requested webcam mode (pixels, frames per second); ``fps`` is also the
+            image-folder playback rate.
+        hfov_deg: horizontal field of view assumed without a calibration, degrees.
+    """
+
+    intrinsics: Intrinsics | None = None
+    realtime: bool = True
+    loop: bool = False
+    width: int = 640
+    height: int = 480
+    fps: float = 30.0
+    hfov_deg: float = 60.0
+
+
+def open_source(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> Device:
+    """Build and open the device for ``spec``.
 
     Raises:
         DeviceError subclasses with a message saying what to do.
@@ -87,23 +96,28 @@ def open_source(
     from devices.video import VideoFileDevice
     from devices.webcam import WebcamDevice
 
+    o = options
     if spec.kind == "auto":
         try:
-            return open_source(SourceSpec("webcam", 0), intrinsics, realtime, width, height, fps, hfov_deg)
+            return open_source(SourceSpec("webcam", 0), o)
         except DeviceNotFoundError as exc:
             log.info("no camera (%s); playing the bundled demo recording", exc)
-            return open_source(SourceSpec("demo"), intrinsics, realtime, width, height, fps, hfov_deg)
+            return open_source(SourceSpec("demo"), o)
     device: Device
     if spec.kind == "demo":
         if not DEMO_VIDEO.is_file():
             raise DeviceNotFoundError(f"the demo recording is missing: {DEMO_VIDEO} (regenerate: python scripts/make_demo.py)")
-        device = VideoFileDevice(DEMO_VIDEO, realtime=realtime, intrinsics=intrinsics or load_intrinsics(DEMO_INTRINSICS))
+        intr = o.intrinsics or load_intrinsics(DEMO_INTRINSICS)
+        device = VideoFileDevice(DEMO_VIDEO, realtime=o.realtime, intrinsics=intr, loop=o.loop)
     elif spec.kind == "webcam":
         assert spec.target is not None
-        device = WebcamDevice(spec.target, width=width, height=height, fps=fps, intrinsics=intrinsics, hfov_deg=hfov_deg)
+        device = WebcamDevice(spec.target, width=o.width, height=o.height, fps=o.fps, intrinsics=o.intrinsics,
+                              hfov_deg=o.hfov_deg)  # fmt: skip
     elif spec.kind == "folder":
-        device = ImageFolderDevice(str(spec.target), fps=fps, realtime=realtime, intrinsics=intrinsics, hfov_deg=hfov_deg)
+        device = ImageFolderDevice(str(spec.target), fps=o.fps, realtime=o.realtime, intrinsics=o.intrinsics,
+                                   hfov_deg=o.hfov_deg)  # fmt: skip
     else:
-        device = VideoFileDevice(str(spec.target), realtime=realtime, intrinsics=intrinsics, hfov_deg=hfov_deg)
+        device = VideoFileDevice(str(spec.target), realtime=o.realtime, intrinsics=o.intrinsics,
+                                 hfov_deg=o.hfov_deg, loop=o.loop)  # fmt: skip
     device.open()
     return device
