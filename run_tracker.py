@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             loop.start(stop)
             _run_view(loop.is_running, results, stop, show, args.save_video, args.fps)
             stop.set()  # window closed: end the pipeline too
+            results.close()  # and never leave it waiting to hand over a result nobody will draw
             loop.join()
         else:
             loop.run(stop)

@@ -77,6 +77,8 @@ def test_exit_codes_say_what_failed(tmp_path):
     assert run_tracker.main(["--source", str(tmp_path), "--no-view"]) == Exit.RECORDING  # folder without images
     assert run_tracker.main(["--source", "demo", "--calib", str(calib), "--no-view"]) == Exit.CALIBRATION
     assert run_tracker.main(["--source", "demo", "--smoothing", "silky", "--no-view"]) == Exit.USAGE
+    assert run_tracker.main(["--source", "demo", "--hand-scale", "0", "--no-view"]) == Exit.USAGE
+    assert run_tracker.main(["--source", "demo", "--max-hands", "0", "--no-view"]) == Exit.USAGE
     assert run_tracker.main(["--source", "demo", "--export", str(tmp_path / "x.xlsx"), "--no-view"]) == Exit.USAGE
 
 

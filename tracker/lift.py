@@ -46,6 +46,12 @@ class LiftConfig:
     gauss_newton_steps: int = 3
     min_depth_mm: float = 50.0
 
+    def __post_init__(self) -> None:
+        if not self.hand_scale > 0:
+            raise ValueError(f"hand scale must be positive, got {self.hand_scale}")
+        if self.gauss_newton_steps < 0:
+            raise ValueError(f"gauss_newton_steps must be >= 0, got {self.gauss_newton_steps}")
+
 
 def ray_rotation(uv: np.ndarray, intr: Intrinsics) -> np.ndarray:
     """Rotation (3, 3) taking the optical axis +z to the viewing ray through pixel ``uv`` (2,)."""
