@@ -65,16 +65,21 @@ class Exporter:
         self.close()
 
 
-def _open_text(path: Path) -> IO[str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return open(path, "w", encoding="utf-8", newline="")
+class _TextExporter(Exporter):
+    """An exporter streaming to a text file it creates (parent folders too) and flushes per frame."""
 
-
-class JsonlExporter(Exporter):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._f: IO[str] | None = _open_text(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._f: IO[str] | None = open(self.path, "w", encoding="utf-8", newline="")
 
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+class JsonlExporter(_TextExporter):
     def __call__(self, result: FrameResult) -> None:
         assert self._f is not None, "exporter is closed"
         record = {
@@ -85,13 +90,8 @@ class JsonlExporter(Exporter):
         self._f.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._f.flush()
 
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
 
-
-class CsvExporter(Exporter):
+class CsvExporter(_TextExporter):
     HEADER = (
         ["timestamp", "frame_index", "id", "handedness", "handedness_score", "score", "view"]
         + [f"{n}_{a}" for n in JOINT_NAMES for a in ("u", "v")]
@@ -100,8 +100,7 @@ class CsvExporter(Exporter):
     )
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._f: IO[str] | None = _open_text(self.path)
+        super().__init__(path)
         self._w = csv.writer(self._f)
         self._w.writerow(self.HEADER)
 
@@ -117,11 +116,6 @@ class CsvExporter(Exporter):
                 + [f"{v:.4f}" for v in h.confidence]
             )  # fmt: skip
         self._f.flush()
-
-    def close(self) -> None:
-        if self._f is not None:
-            self._f.close()
-            self._f = None
 
 
 class NpzExporter(Exporter):
