@@ -48,7 +48,6 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from itertools import combinations, permutations
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +58,7 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:  # allow ``python scripts/evaluate_rgb.py`` from anywhere
     sys.path.insert(0, str(_REPO))
 
+from tracker.identity import best_assignment  # noqa: E402
 from tracker.joints import EDGES, FREIHAND_TO_MP, INTERHAND_TO_MP, JOINT_NAMES, NUM_JOINTS, WRIST  # noqa: E402
 from tracker.lift import LiftConfig, MetricLifter  # noqa: E402
 from tracker.mediapipe_hands import MediaPipeConfig  # noqa: E402
@@ -306,17 +306,8 @@ def match_hands(dets: list[HandPose], gts: list[GtHand]) -> list[int | None]:
             if e <= MATCH_GATE * size:
                 cost[g, d] = e
     best: list[int | None] = [None] * len(gts)
-    best_key = (0, 0.0)
-    k = min(len(gts), len(dets))
-    for rows in combinations(range(len(gts)), k):
-        for cols in permutations(range(len(dets)), k):
-            pairs = [(r, c) for r, c in zip(rows, cols) if np.isfinite(cost[r, c])]
-            key = (len(pairs), -sum(cost[r, c] for r, c in pairs))
-            if key > best_key:
-                best_key = key
-                best = [None] * len(gts)
-                for r, c in pairs:
-                    best[r] = c
+    for g, d in best_assignment(cost, np.inf):  # cost is already inf outside the gate
+        best[g] = d
     return best
 
 

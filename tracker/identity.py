@@ -22,7 +22,7 @@ import numpy as np
 from .joints import PALM
 from .types import FrameSet, HandPose
 
-__all__ = ["IdentityConfig", "HandTracker", "hand_size_px"]
+__all__ = ["IdentityConfig", "HandTracker", "hand_size_px", "best_assignment"]
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def _pair_cost(track: _Track, predicted: np.ndarray, hand: HandPose, cfg: Identi
     return cost
 
 
-def _best_assignment(cost: np.ndarray, max_cost: float) -> list[tuple[int, int]]:
+def best_assignment(cost: np.ndarray, max_cost: float) -> list[tuple[int, int]]:
     """Minimum-total-cost matching (rows = tracks, cols = detections) with gating.
 
     Exhaustive over permutations for the handful of hands a frame holds (<= 4 x 4), greedy beyond.
@@ -160,7 +160,7 @@ class HandTracker:
         cost = np.array(
             [[_pair_cost(tr, p, h, cfg) for h in hands] for tr, p in zip(state.tracks, predicted)]
         ).reshape(len(state.tracks), len(hands))
-        matches = dict((c, r) for r, c in _best_assignment(cost, cfg.max_cost))
+        matches = dict((c, r) for r, c in best_assignment(cost, cfg.max_cost))
 
         out: list[HandPose] = []
         for d, hand in enumerate(hands):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tracker.identity import HandTracker, IdentityConfig, _best_assignment
+from tracker.identity import HandTracker, IdentityConfig, best_assignment
 from tracker.joints import FINGERS, NUM_JOINTS
 from tracker.types import Camera, Frame, FrameSet, HandPose, Intrinsics
 
@@ -95,6 +95,6 @@ def test_duplicate_detections_are_merged():
 def test_assignment_is_globally_optimal_and_gated():
     cost = np.array([[0.1, 0.2], [0.15, 1.0]])
     # greedy would take (0,0) then (1,1) = 1.1; optimal is (0,1)+(1,0) = 0.35
-    assert sorted(_best_assignment(cost, 1.5)) == [(0, 1), (1, 0)]
-    assert _best_assignment(np.array([[2.0]]), 1.5) == []
-    assert _best_assignment(np.zeros((0, 2)), 1.5) == []
+    assert sorted(best_assignment(cost, 1.5)) == [(0, 1), (1, 0)]
+    assert best_assignment(np.array([[2.0]]), 1.5) == []
+    assert best_assignment(np.zeros((0, 2)), 1.5) == []
