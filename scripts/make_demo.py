@@ -45,6 +45,7 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:  # allow ``python scripts/make_demo.py`` from anywhere
     sys.path.insert(0, str(_REPO))
 
+from devices.video import VideoFileDevice  # noqa: E402
 from tracker.intrinsics import save_intrinsics_json  # noqa: E402
 from tracker.joints import EDGES, FINGERS, JOINT_NAMES, NUM_JOINTS  # noqa: E402
 from tracker.metrics import joint_errors, procrustes_align  # noqa: E402
@@ -683,19 +684,11 @@ def write_video(path: Path, frames_rgb: list[np.ndarray], fps: float = FPS) -> N
 
 
 def read_video(path: Path) -> list[np.ndarray]:
-    """Decode all frames of a video as RGB uint8."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise RuntimeError(f"OpenCV cannot open {path}")
-    frames = []
-    try:
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    finally:
-        cap.release()
+    """Decode all frames of a video as RGB uint8, through the project's own playback device."""
+    with VideoFileDevice(path) as device:
+        frames = []
+        while (frameset := device.read()) is not None:
+            frames.append(frameset.frames[0].image)
     return frames
 
 
