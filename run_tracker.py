@@ -17,7 +17,12 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tracker.loop import Channel
+    from tracker.stats import LoopStats
+    from tracker.types import FrameResult
 
 log = logging.getLogger("handtrack")
 
@@ -101,7 +106,8 @@ def resolve_torch_device(choice: str) -> str:
 
 def _run_view(
     loop_running: Callable[[], bool],
-    results: "Channel",
+    stats: Callable[[], LoopStats],
+    results: Channel,
     stop: threading.Event,
     show: bool,
     video_path: str | None,
@@ -117,27 +123,29 @@ def _run_view(
     recorder = VideoRecorder(video_path, fps=fps) if video_path else None
     view = TrackerView(show=show)
 
-    def draw(item: tuple) -> None:
-        view.update(*item)
+    def draw(result: FrameResult) -> None:
+        view.update(result, stats())
         if recorder is not None:
             recorder.write(view.render())
 
     try:
         if show:
             def poll() -> tuple | None:
-                item = results.get_nowait()
-                if item is not None and recorder is not None:
-                    draw(item)
-                return item
+                result = results.get_nowait()
+                if result is None:
+                    return None
+                if recorder is not None:
+                    draw(result)
+                return result, stats()
 
             run_window(view, poll, stop)
-            while recorder is not None and (item := results.get_nowait()) is not None:
-                draw(item)  # results that arrived after the window stopped still go into the video
+            while recorder is not None and (result := results.get_nowait()) is not None:
+                draw(result)  # results that arrived after the window stopped still go into the video
         else:
             while True:
-                item = results.get(timeout=0.1)
-                if item is not None:
-                    draw(item)
+                result = results.get(timeout=0.1)
+                if result is not None:
+                    draw(result)
                 elif not loop_running():
                     break
     finally:
@@ -238,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     # Recording a file keeps every frame for the video; a live window only wants the newest.
     results: Channel = Channel(latest_only=device.live or not args.save_video, capacity=8)
     if wants_view:
-        loop.sinks.append(lambda r: results.put((r, loop.snapshot())))
+        loop.sinks.append(results.put)  # counters are read when a result is drawn, not per frame here
     if not show:
         loop.sinks.append(ProgressLog(loop.snapshot))
 
@@ -253,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if wants_view:
             loop.start(stop)
-            _run_view(loop.is_running, results, stop, show, args.save_video, args.fps)
+            _run_view(loop.is_running, loop.snapshot, results, stop, show, args.save_video, args.fps)
             stop.set()  # window closed: end the pipeline too
             results.close()  # and never leave it waiting to hand over a result nobody will draw
             loop.join()
