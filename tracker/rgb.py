@@ -9,6 +9,7 @@ from .lift import LiftConfig, MetricLifter
 from .mediapipe_hands import MediaPipeConfig, MediaPipeHands
 from .one_euro import SMOOTHING_PRESETS, OneEuroParams
 from .pipeline import Pipeline, Stage
+from .smoothing import TemporalSmoother
 
 __all__ = ["RgbPipelineConfig", "build_rgb_pipeline"]
 
@@ -25,8 +26,6 @@ class RgbPipelineConfig:
 
 def build_rgb_pipeline(config: RgbPipelineConfig = RgbPipelineConfig(), view: int = 0) -> Pipeline:
     """Stages, in order: ``landmarks`` (MediaPipe), ``lift`` (metric 3D), ``identity``, ``smoothing``."""
-    from .smoothing import TemporalSmoother
-
     stages: list[tuple[str, Stage]] = [
         ("landmarks", MediaPipeHands(config.mediapipe, view=view)),
         ("lift", MetricLifter(config.lift)),
