@@ -15,7 +15,7 @@ from tracker.types import Frame, FrameSet, Intrinsics
 from ._common import CameraForSize, DeviceBase, Pacer, to_rgb
 from .base import DeviceNotFoundError, RecordingError
 
-__all__ = ["ImageFolderDevice", "IMAGE_EXTENSIONS", "natural_key"]
+__all__ = ["ImageFolderDevice", "IMAGE_EXTENSIONS", "natural_key", "load_image_rgb"]
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class ImageFolderDevice(DeviceBase):
             return None
         file = self.files[self._index]
         timestamp = self._index / self.fps
-        image = _load_rgb(file)
+        image = load_image_rgb(file)
         if self.realtime:
             self._pacer.wait(timestamp)
         frame = Frame(image, timestamp, self._index, self._camera(image.shape[1], image.shape[0]))
@@ -117,7 +117,7 @@ class ImageFolderDevice(DeviceBase):
         self._open = False
 
 
-def _load_rgb(file: Path) -> np.ndarray:
+def load_image_rgb(file: Path) -> np.ndarray:
     """The image in ``file`` as RGB uint8 ``(H, W, 3)`` (any bit depth is converted to 8 bits)."""
     try:
         data = np.fromfile(file, dtype=np.uint8)  # imdecode rather than imread: non-ASCII paths on Windows

@@ -58,6 +58,7 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:  # allow ``python scripts/evaluate_rgb.py`` from anywhere
     sys.path.insert(0, str(_REPO))
 
+from devices.image_folder import load_image_rgb  # noqa: E402
 from tracker.identity import best_assignment  # noqa: E402
 from tracker.joints import EDGES, FREIHAND_TO_MP, INTERHAND_TO_MP, JOINT_NAMES, NUM_JOINTS, WRIST  # noqa: E402
 from tracker.lift import LiftConfig, MetricLifter  # noqa: E402
@@ -120,17 +121,12 @@ class Sample:
     hands: list[GtHand]
 
     def load_rgb(self) -> np.ndarray:
-        bgr = cv2.imread(str(self.path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise FileNotFoundError(f"cannot read image {self.path}")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        return load_image_rgb(self.path)
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    return int(img.shape[1]), int(img.shape[0])
+    height, width = load_image_rgb(path).shape[:2]
+    return int(width), int(height)
 
 
 def load_realworld(root: Path, limit: int | None) -> list[Sample]:
