@@ -27,6 +27,7 @@ __all__ = [
     "Camera",
     "Frame",
     "FrameSet",
+    "GroundTruth",
     "HandPose",
     "Handedness",
     "FrameResult",
@@ -120,6 +121,38 @@ class Camera:
 
 
 @dataclass(frozen=True)
+class GroundTruth:
+    """Labels a synthetic (or annotated) frame carries, for K hands seen by that frame's camera.
+
+    Attributes:
+        joints_3d: ``(K, 21, 3)`` mm in this camera's frame.
+        joints_2d: ``(K, 21, 2)`` pixels in this image.
+        visible: ``(K, 21)`` bool, joint not hidden by the hand itself, another hand, or the image edge.
+        handedness: anatomical side of each hand.
+        actions: action label of each hand ("" when unknown).
+        joints_world: ``(K, 21, 3)`` mm in the rig/world frame (equals ``joints_3d`` when the
+            camera is the world), or None.
+        mask: optional ``(H, W)`` uint8 hand mask (0 background, k + 1 = hand k).
+    """
+
+    joints_3d: np.ndarray
+    joints_2d: np.ndarray
+    visible: np.ndarray
+    handedness: tuple[Handedness, ...]
+    actions: tuple[str, ...] = ()
+    joints_world: np.ndarray | None = None
+    mask: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        k = len(self.handedness)
+        if np.shape(self.joints_3d) != (k, NUM_JOINTS, 3) or np.shape(self.joints_2d) != (k, NUM_JOINTS, 2):
+            raise ValueError(f"ground truth for {k} hands needs joints_3d ({k}, 21, 3) and joints_2d "
+                             f"({k}, 21, 2), got {np.shape(self.joints_3d)} and {np.shape(self.joints_2d)}")
+        if np.shape(self.visible) != (k, NUM_JOINTS):
+            raise ValueError(f"visible must be ({k}, 21), got {np.shape(self.visible)}")
+
+
+@dataclass(frozen=True)
 class Frame:
     """One image from one camera.
 
@@ -129,6 +162,7 @@ class Frame:
         index: frame number from the device, starting at 0 (gaps mean the device skipped frames).
         camera: the camera that took it.
         depth: optional uint16 depth in mm ``(H, W)`` registered to ``image``; 0 = no reading.
+        ground_truth: labels, when the source knows them (synthetic data, annotated recordings).
     """
 
     image: np.ndarray
@@ -136,6 +170,7 @@ class Frame:
     index: int
     camera: Camera
     depth: np.ndarray | None = None
+    ground_truth: GroundTruth | None = None
 
     @property
     def size(self) -> tuple[int, int]:
