@@ -27,7 +27,7 @@ from tracker.types import Camera, Extrinsics, Frame, FrameSet, GroundTruth, Intr
 
 from .hand_model import SHAPE_DIM, SHAPE_LIMITS, SHAPE_PRIOR_SIGMA, forward_kinematics, matrix_to_rotvec
 from .motion import ACTIONS, Motion, MotionConfig, sample_motion
-from .render import RenderConfig, Rendered, RenderHand, random_background, render
+from .render import RenderConfig, Rendered, RenderHand, make_background, render
 
 __all__ = [
     "Layout",
@@ -41,6 +41,7 @@ __all__ = [
     "render_view",
     "render_frameset",
     "frame_rng",
+    "SENSOR_LIKE",
 ]
 
 Layout = Literal["single", "desk", "ring"]
@@ -50,6 +51,13 @@ Layout = Literal["single", "desk", "ring"]
 SKIN_TONES: Final[tuple[tuple[float, float, float], ...]] = (
     (0.92, 0.72, 0.62), (0.89, 0.65, 0.55), (0.80, 0.57, 0.45), (0.66, 0.45, 0.33), (0.48, 0.32, 0.23),
 )  # fmt: skip
+
+#: Render settings of a structured-light / stereo depth camera like a RealSense D4xx at arm's
+#: length: depth noise 1 mm + 2 mm per m^2 of range, dropouts at depth edges and a few random
+#: holes, a wall 0.9-1.5 m away is NOT added (set ``background_depth_mm``), mild optics blur and
+#: RGB sensor noise.
+SENSOR_LIKE: Final = RenderConfig(depth_noise_a_mm=1.0, depth_noise_b_per_m2=2.0, edge_dropout=0.35,
+                                  hole_prob=0.004, blur_sigma=0.5, rgb_noise=2.0)
 
 #: Hand-local point the single-view placement centres in the image (mid-palm of the average hand).
 _HAND_CENTRE_LOCAL: Final = np.array([0.0, 65.0, 0.0])
@@ -81,7 +89,7 @@ class SceneConfig:
     width: int = 640
     height: int = 480
     hfov_deg: tuple[float, float] = (55.0, 75.0)
-    distance_mm: tuple[float, float] = (300.0, 650.0)
+    distance_mm: tuple[float, float] = (350.0, 700.0)
     num_hands: int = 1
     left_probability: float = 0.5
     actions: tuple[str, ...] = ACTIONS
@@ -235,8 +243,8 @@ def _placement(rng: np.random.Generator, cfg: SceneConfig, cam: Camera, shape: n
         dist = rng.uniform(*cfg.distance_mm)
         intr = cam.intrinsics
         # mid-palm somewhere in the central part of the image
-        u = intr.cx + rng.uniform(-0.25, 0.25) * intr.width
-        v = intr.cy + rng.uniform(-0.2, 0.2) * intr.height
+        u = intr.cx + rng.uniform(-0.15, 0.15) * intr.width
+        v = intr.cy + rng.uniform(-0.12, 0.12) * intr.height
         ray = np.array([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, 1.0])
         centre = dist * ray / np.linalg.norm(ray) + np.array([lateral_mm, 0.0, 0.0])
     else:
@@ -263,7 +271,7 @@ def sample_scene(seed: int, config: SceneConfig = SceneConfig()) -> Scene:
     else:
         cameras = rig_cameras(rng, config.layout, config.num_views, config)
     first_left = bool(rng.uniform() < config.left_probability)
-    spacing = rng.uniform(170.0, 240.0)
+    spacing = rng.uniform(220.0, 300.0)
     hands = []
     for k in range(config.num_hands):
         left = first_left if k == 0 else not first_left
@@ -301,9 +309,9 @@ def render_view(scene: Scene, t: int, view: int, config: RenderConfig = RenderCo
     cam = scene.cameras[view]
     rng = frame_rng(scene.seed, t, view)
     if background is None:
-        background = random_background(cam.intrinsics.width, cam.intrinsics.height,
-                                       np.random.default_rng([scene.seed, view, 0xB6]))
-    hands = [RenderHand(h.joints[t], h.handedness, skin=h.skin) for h in scene.hands]
+        background = make_background(cam.intrinsics.width, cam.intrinsics.height,
+                                     np.random.default_rng([scene.seed, view, 0xB6]))
+    hands = [RenderHand(h.joints[t], h.handedness, skin_albedo=h.skin) for h in scene.hands]
     return render(cam, hands, config, rng, background)
 
 

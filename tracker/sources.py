@@ -5,6 +5,8 @@ Grammar (no guessing beyond it):
 * ``auto``         the first webcam, or the bundled demo recording when no camera can be opened
 * ``demo``         the bundled demo recording (``assets/demo/demo.mp4``, with its calibration)
 * ``webcam``       webcam 0; ``webcam:N`` webcam index N; ``webcam:/dev/videoN`` a device path
+* ``synthetic``    the synthetic data engine (RGB-D, ground truth on every frame);
+  ``synthetic:SEED``, ``synthetic:SEED:desk:N`` / ``synthetic:SEED:ring:N`` a rig of N views
 * a directory      an image folder (every image, natural order)
 * a file           a video file (.mp4, .avi, .mov, .mkv, ...)
 """
@@ -20,7 +22,8 @@ from devices.base import Device, DeviceNotFoundError, UnsupportedSourceError
 from .intrinsics import load_intrinsics
 from .types import Intrinsics
 
-__all__ = ["SourceSpec", "SourceOptions", "parse_source", "open_source", "DEMO_DIR", "DEMO_VIDEO", "DEMO_INTRINSICS"]
+__all__ = ["SourceSpec", "SourceOptions", "parse_source", "open_source", "DEMO_DIR", "DEMO_VIDEO", "DEMO_INTRINSICS",
+           "SYNTHETIC_FRAMES"]
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +34,11 @@ DEMO_INTRINSICS = DEMO_DIR / "intrinsics.json"
 
 @dataclass(frozen=True)
 class SourceSpec:
-    kind: Literal["auto", "demo", "webcam", "folder", "video"]
-    target: int | str | None = None
+    kind: Literal["auto", "demo", "webcam", "folder", "video", "synthetic"]
+    target: int | str | tuple[int, str, int] | None = None
+
+#: Frames of one pass of a ``synthetic`` source (10 s at 30 FPS).
+SYNTHETIC_FRAMES = 300
 
 
 def parse_source(text: str) -> SourceSpec:
@@ -48,6 +54,8 @@ def parse_source(text: str) -> SourceSpec:
         if arg == "":
             return SourceSpec("webcam", 0)
         return SourceSpec("webcam", int(arg) if arg.isdigit() else arg)
+    if low == "synthetic" or low.startswith("synthetic:"):
+        return SourceSpec("synthetic", _parse_synthetic(text))
     if low.startswith(("realsense", "rig:")):
         raise UnsupportedSourceError(
             f"--source {text}: RealSense and rig sources are not part of this build yet; "
@@ -61,6 +69,22 @@ def parse_source(text: str) -> SourceSpec:
     raise DeviceNotFoundError(
         f"--source {text}: no such file or folder (sources: auto, demo, webcam[:N], a video file, an image folder)"
     )
+
+
+def _parse_synthetic(text: str) -> tuple[int, str, int]:
+    """``synthetic[:SEED[:LAYOUT[:VIEWS]]]`` -> (seed, layout, views)."""
+    parts = text.split(":")[1:]
+    usage = f"--source {text}: expected synthetic[:SEED[:single|desk|ring[:VIEWS]]], e.g. synthetic:7:ring:4"
+    if len(parts) > 3 or not all(parts):
+        raise UnsupportedSourceError(usage)
+    seed = parts[0] if parts else "0"
+    layout = parts[1].lower() if len(parts) > 1 else "single"
+    views = parts[2] if len(parts) > 2 else ("1" if layout == "single" else "4")
+    if not seed.isdigit() or not views.isdigit() or layout not in ("single", "desk", "ring"):
+        raise UnsupportedSourceError(usage)
+    if (layout == "single") != (int(views) == 1) or int(views) > 16:
+        raise UnsupportedSourceError(f"{usage} (single has 1 view; desk/ring rigs 2-16)")
+    return int(seed), layout, int(views)
 
 
 @dataclass(frozen=True)
@@ -113,6 +137,14 @@ def open_source(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> D
         assert spec.target is not None
         device = WebcamDevice(spec.target, width=o.width, height=o.height, fps=o.fps, intrinsics=o.intrinsics,
                               hfov_deg=o.hfov_deg)  # fmt: skip
+    elif spec.kind == "synthetic":
+        from devices.synthetic import SyntheticDevice
+        from models.synthetic import SceneConfig
+
+        assert isinstance(spec.target, tuple)
+        seed, layout, views = spec.target
+        config = SceneConfig(num_frames=SYNTHETIC_FRAMES, layout=layout, num_views=views)
+        device = SyntheticDevice(seed, config, realtime=o.realtime, loop=o.loop)
     elif spec.kind == "folder":
         device = ImageFolderDevice(str(spec.target), fps=o.fps, realtime=o.realtime, intrinsics=o.intrinsics,
                                    hfov_deg=o.hfov_deg)  # fmt: skip

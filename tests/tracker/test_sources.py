@@ -21,3 +21,13 @@ def test_unknown_sources_say_what_exists(tmp_path):
         parse_source(str(tmp_path / "missing.mp4"))
     with pytest.raises(UnsupportedSourceError, match="RealSense"):
         parse_source("realsense:123")
+
+
+def test_synthetic_source_grammar() -> None:
+    assert parse_source("synthetic") == SourceSpec("synthetic", (0, "single", 1))
+    assert parse_source("synthetic:7") == SourceSpec("synthetic", (7, "single", 1))
+    assert parse_source("synthetic:7:ring:6") == SourceSpec("synthetic", (7, "ring", 6))
+    assert parse_source("synthetic:3:desk") == SourceSpec("synthetic", (3, "desk", 4))
+    for bad in ("synthetic:x", "synthetic:1:dome", "synthetic:1:single:3", "synthetic:1:ring:1", "synthetic:"):
+        with pytest.raises(UnsupportedSourceError, match="synthetic"):
+            parse_source(bad)
