@@ -64,6 +64,7 @@ __all__ = [
     "REST_FAN_DEG",
     "forward_kinematics",
     "local_joints",
+    "local_joints_and_frames",
     "rotvec_to_matrix",
     "matrix_to_rotvec",
     "bone_lengths",
@@ -273,20 +274,24 @@ def _mirror_sign(left: bool | torch.Tensor | Sequence[bool], batch: int, like: t
     return torch.where(flags, -1.0, 1.0).to(like.dtype)[:, None]
 
 
-def local_joints(angles: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
-    """Joints of a RIGHT hand in its hand-local frame.
+def local_joints_and_frames(angles: torch.Tensor, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Joints and bone frames of a RIGHT hand in its hand-local frame.
 
     Args:
         angles: ``(B, 20)`` radians, :data:`ANGLE_NAMES` order.
         shape: ``(B, SHAPE_DIM)`` shape factors.
 
     Returns:
-        ``(B, 21, 3)`` mm, hand-local frame, MediaPipe joint order.
+        joints: ``(B, 21, 3)`` mm, hand-local frame, MediaPipe joint order.
+        frames: ``(B, 5, 3, 3, 3)`` rotation of each bone (chains in :data:`tracker.joints.FINGERS`
+            order, bones root to tip), columns in hand-local axes: x the flexion axis, y along the
+            bone, z towards the volar side of the finger (the thumb: towards its pad).
     """
     b, dtype, device = angles.shape[0], angles.dtype, angles.device
     scale = shape[:, 0:1] * BASE_SCALE_MM  # (B, 1)
     palm = torch.stack([shape[:, 1], shape[:, 2], torch.ones_like(shape[:, 1])], dim=-1)  # (B, 3)
     joints: list[torch.Tensor] = [torch.zeros(b, 3, dtype=dtype, device=device)] * NUM_JOINTS
+    frames: list[torch.Tensor] = []
     for f, name in enumerate(_CHAINS):
         idx = FINGERS[name]
         flex_root, abd, flex_mid, flex_dist = angles[:, 4 * f : 4 * f + 4].unbind(-1)
@@ -300,12 +305,21 @@ def local_joints(angles: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
             root = torch.as_tensor(MCP_LOCAL[name], dtype=dtype, device=device)
         p = root * palm * scale  # (B, 3)
         joints[idx[0]] = p
+        chain_frames = []
         for k, flex in enumerate((flex_root, flex_mid, flex_dist)):
             frame = frame @ _axis_rotation(flex, 0)
+            chain_frames.append(frame)
             length = BONE_LENGTHS[name][k] * shape[:, 3 + 3 * f + k : 4 + 3 * f + k] * scale  # (B, 1)
             p = p + length * frame[..., :, 1]
             joints[idx[k + 1]] = p
-    return torch.stack(joints, dim=1)
+        frames.append(torch.stack(chain_frames, dim=1))
+    return torch.stack(joints, dim=1), torch.stack(frames, dim=1)
+
+
+def local_joints(angles: torch.Tensor, shape: torch.Tensor) -> torch.Tensor:
+    """Joints ``(B, 21, 3)`` mm of a RIGHT hand in its hand-local frame (see
+    :func:`local_joints_and_frames`)."""
+    return local_joints_and_frames(angles, shape)[0]
 
 
 def forward_kinematics(pose: torch.Tensor, shape: torch.Tensor | None = None,

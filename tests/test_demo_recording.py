@@ -1,4 +1,4 @@
-"""The bundled demo's ground truth is what scripts/make_demo.py produces, bit for bit."""
+"""The bundled demo's ground truth is what scripts/make_demo.py produces (to 1e-9 mm / px)."""
 
 import importlib.util
 import sys
@@ -20,12 +20,14 @@ def load_make_demo():
     return module
 
 
-def test_ground_truth_regenerates_bit_identically():
+def test_ground_truth_regenerates():
     make_demo = load_make_demo()
     gt = make_demo.ground_truth(make_demo.animate())
     committed = np.load(DEMO_DIR / "demo_gt.npz")
-    for key in ("joints_2d", "joints_3d", "timestamps", "K"):
+    for key in ("timestamps", "K"):
         np.testing.assert_array_equal(gt[key], committed[key], err_msg=key)
+    for key in ("joints_2d", "joints_3d"):  # the kinematics run in torch: last-bit rounding may differ
+        np.testing.assert_allclose(gt[key], committed[key], rtol=0, atol=make_demo.GT_TOLERANCE, err_msg=key)
 
 
 def test_ground_truth_is_a_consistent_right_hand():
