@@ -89,3 +89,13 @@ def test_help_explains_sources(capsys):
     text = capsys.readouterr().out
     for word in ("--source", "webcam", "demo", "--export", "exit codes"):
         assert word in text
+
+
+def test_synthetic_source_runs_end_to_end(tmp_path):
+    out = tmp_path / "synthetic.jsonl"
+    code = run_tracker.main(["--source", "synthetic:3", "--no-view", "--speed", "max", "--frames", "12",
+                             "--export", str(out)])
+    assert code == Exit.OK
+    frames = read_jsonl(out)
+    assert [f["frame_index"] for f in frames] == list(range(12))
+    assert sum(len(f["hands"]) > 0 for f in frames) >= 10
