@@ -25,7 +25,7 @@ import numpy as np
 
 from .types import FrameSet, HandPose, Intrinsics
 
-__all__ = ["LiftConfig", "MetricLifter", "fit_translation", "ray_rotation"]
+__all__ = ["LiftConfig", "MetricLifter", "fit_translation", "ray_rotation", "normalized_points"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,16 @@ class LiftConfig:
             raise ValueError(f"hand scale must be positive, got {self.hand_scale}")
         if self.gauss_newton_steps < 0:
             raise ValueError(f"gauss_newton_steps must be >= 0, got {self.gauss_newton_steps}")
+
+
+def normalized_points(uv: np.ndarray, intr: Intrinsics) -> np.ndarray:
+    """Pixels ``(N, 2)`` -> undistorted normalised image coordinates ``((u - cx) / fx, (v - cy) / fy)``."""
+    uv = np.asarray(uv, dtype=np.float64)
+    if any(intr.dist):
+        import cv2
+
+        return cv2.undistortPoints(uv.reshape(-1, 1, 2), intr.K, np.asarray(intr.dist)).reshape(-1, 2)
+    return np.stack([(uv[:, 0] - intr.cx) / intr.fx, (uv[:, 1] - intr.cy) / intr.fy], axis=1)
 
 
 def ray_rotation(uv: np.ndarray, intr: Intrinsics) -> np.ndarray:
@@ -133,13 +143,7 @@ class MetricLifter:
         """Return ``hand`` with ``joints_3d`` set, or unchanged when the fit fails."""
         if hand.joints_local is None:
             return hand
-        uv = hand.joints_2d
-        if any(intr.dist):
-            import cv2
-
-            xy = cv2.undistortPoints(uv.reshape(-1, 1, 2), intr.K, np.asarray(intr.dist)).reshape(-1, 2)
-        else:
-            xy = np.stack([(uv[:, 0] - intr.cx) / intr.fx, (uv[:, 1] - intr.cy) / intr.fy], axis=1)
+        xy = normalized_points(hand.joints_2d, intr)
         local = hand.joints_local * self.config.hand_scale
         if self.config.align == "ray":
             centre = np.array([intr.cx + intr.fx * xy[:, 0].mean(), intr.cy + intr.fy * xy[:, 1].mean()])
