@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     trk.add_argument("--max-hands", type=int, default=2, help="most hands tracked at once (default 2)")
     trk.add_argument("--model", choices=("lite", "full"), default="full",
                      help="MediaPipe landmark model: lite is faster, full more accurate (default full)")  # fmt: skip
+    trk.add_argument("--estimator", choices=("fused", "mediapipe"), default="fused",
+                     help="fused (default): MediaPipe 2D placed in 3D with the depth image when the source has "
+                          "one (RealSense, synthetic), RGB-only otherwise; mediapipe: RGB only, ignore depth")  # fmt: skip
     trk.add_argument("--smoothing", default="medium", metavar="PRESET|MIN_CUTOFF,BETA",
                      help="One Euro smoothing: off, low, medium (default), high, or MIN_CUTOFF,BETA[,D_CUTOFF] "
                           "(Hz, 1/unit)")  # fmt: skip
@@ -162,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from devices.base import DeviceDisconnectedError, DeviceError, RecordingError
     from tracker.export import open_exporter
+    from tracker.depth_lift import DepthLiftConfig
     from tracker.intrinsics import CalibrationError, load_intrinsics
     from tracker.loop import Channel, StreamingLoop
     from tracker.mediapipe_hands import MediaPipeConfig
@@ -239,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return Exit.USAGE
 
-    pipeline = build_rgb_pipeline(RgbPipelineConfig(mediapipe=mp_config, lift=lift_config, smoothing=smoothing))
+    depth_config = DepthLiftConfig() if args.estimator == "fused" else None
+    pipeline = build_rgb_pipeline(RgbPipelineConfig(mediapipe=mp_config, lift=lift_config, depth=depth_config,
+                                                    smoothing=smoothing))
     loop = StreamingLoop(device, pipeline, sinks, max_frames=args.frames)
     stop = threading.Event()
     wants_view = show or bool(args.save_video)
