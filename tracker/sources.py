@@ -7,8 +7,13 @@ Grammar (no guessing beyond it):
 * ``webcam``       webcam 0; ``webcam:N`` webcam index N; ``webcam:/dev/videoN`` a device path
 * ``synthetic``    the synthetic data engine (RGB-D, ground truth on every frame);
   ``synthetic:SEED``, ``synthetic:SEED:desk:N`` / ``synthetic:SEED:ring:N`` a rig of N views
+* ``realsense``    the first RealSense camera connected (depth aligned to colour);
+  ``realsense:SERIAL`` the one with that serial number (``rs-enumerate-devices -s`` lists them)
 * a directory      an image folder (every image, natural order)
-* a file           a video file (.mp4, .avi, .mov, .mkv, ...)
+* a ``.db3`` / ``.bag`` file   a RealSense recording, played by the SDK (every frame; ``loop`` replays it)
+* another file     a video file (.mp4, .avi, .mov, .mkv, ...)
+
+``rig:...`` (a multi-camera rig) is not part of this build.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from .intrinsics import load_intrinsics
 from .types import Intrinsics
 
 __all__ = ["SourceSpec", "SourceOptions", "parse_source", "open_source", "DEMO_DIR", "DEMO_VIDEO", "DEMO_INTRINSICS",
-           "SYNTHETIC_FRAMES"]
+           "SYNTHETIC_FRAMES", "RECORDING_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +39,23 @@ DEMO_INTRINSICS = DEMO_DIR / "intrinsics.json"
 
 @dataclass(frozen=True)
 class SourceSpec:
-    kind: Literal["auto", "demo", "webcam", "folder", "video", "synthetic"]
+    """A parsed ``--source``: ``kind`` and its argument.
+
+    ``target`` is the webcam index or path (``webcam``), the folder / file path (``folder``,
+    ``video``, ``recording``), the serial number or None for the first camera (``realsense``), or
+    ``(seed, layout, views)`` (``synthetic``).
+    """
+
+    kind: Literal["auto", "demo", "webcam", "folder", "video", "synthetic", "realsense", "recording"]
     target: int | str | tuple[int, str, int] | None = None
+
 
 #: Frames of one pass of a ``synthetic`` source (10 s at 30 FPS).
 SYNTHETIC_FRAMES = 300
+
+#: File suffixes played as RealSense recordings (kept equal to ``devices.realsense.RECORDING_EXTENSIONS``,
+#: not imported so that parsing does not load pyrealsense2).
+RECORDING_SUFFIXES = frozenset({".bag", ".db3"})
 
 
 def parse_source(text: str) -> SourceSpec:
@@ -56,18 +73,25 @@ def parse_source(text: str) -> SourceSpec:
         return SourceSpec("webcam", int(arg) if arg.isdigit() else arg)
     if low == "synthetic" or low.startswith("synthetic:"):
         return SourceSpec("synthetic", _parse_synthetic(text))
-    if low.startswith(("realsense", "rig:")):
+    if low == "realsense" or low.startswith("realsense:"):
+        serial = text.partition(":")[2].strip()
+        if low.startswith("realsense:") and (not serial or ":" in serial):
+            raise UnsupportedSourceError(f"--source {text}: expected realsense or realsense:SERIAL, "
+                                         "e.g. realsense:123456789012")  # fmt: skip
+        return SourceSpec("realsense", serial or None)
+    if low.startswith("rig:"):
         raise UnsupportedSourceError(
-            f"--source {text}: RealSense and rig sources are not part of this build yet; "
-            "use webcam[:N], a video file, an image folder or demo"
+            f"--source {text}: rig sources are not part of this build yet; "
+            "use realsense[:SERIAL], webcam[:N], a recording, a video file, an image folder or demo"
         )
     path = Path(text).expanduser()
     if path.is_dir():
         return SourceSpec("folder", str(path))
     if path.is_file():
-        return SourceSpec("video", str(path))
+        return SourceSpec("recording" if path.suffix.lower() in RECORDING_SUFFIXES else "video", str(path))
     raise DeviceNotFoundError(
-        f"--source {text}: no such file or folder (sources: auto, demo, webcam[:N], a video file, an image folder)"
+        f"--source {text}: no such file or folder (sources: auto, demo, webcam[:N], realsense[:SERIAL], "
+        "a RealSense recording (.db3/.bag), a video file, an image folder)"
     )
 
 
@@ -95,9 +119,11 @@ class SourceOptions:
         intrinsics: calibration to use; None = the demo's own for ``demo``, else a default from
             ``hfov_deg`` (flagged approximate).
         realtime: playback at recorded speed (True) or as fast as possible (False).
-        loop: play a video file again from the start when it ends (indices and times keep rising).
-        width, height, fps: requested webcam mode (pixels, frames per second); ``fps`` is also the
-            image-folder playback rate.
+        loop: play a video file or RealSense recording again from the start when it ends (indices
+            and times keep rising).
+        width, height, fps: requested webcam / RealSense mode (pixels, frames per second); ``fps``
+            is also the image-folder playback rate. RealSense cameras and recordings bring their
+            own factory intrinsics (``intrinsics`` and ``hfov_deg`` do not apply to them).
         hfov_deg: horizontal field of view assumed without a calibration, degrees.
     """
 
@@ -145,6 +171,17 @@ def open_source(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> D
         seed, layout, views = spec.target
         config = SceneConfig(num_frames=SYNTHETIC_FRAMES, layout=layout, num_views=views)
         device = SyntheticDevice(seed, config, realtime=o.realtime, loop=o.loop)
+    elif spec.kind in ("realsense", "recording"):
+        from devices.realsense import RealSenseDevice
+
+        if o.intrinsics is not None:
+            log.warning("--source %s: RealSense sources use their own factory intrinsics; ignoring the given ones",
+                        spec.target or spec.kind)  # fmt: skip
+        if spec.kind == "realsense":
+            assert spec.target is None or isinstance(spec.target, str)
+            device = RealSenseDevice(spec.target, width=o.width, height=o.height, fps=round(o.fps))
+        else:
+            device = RealSenseDevice(path=str(spec.target), realtime=o.realtime, loop=o.loop)
     elif spec.kind == "folder":
         device = ImageFolderDevice(str(spec.target), fps=o.fps, realtime=o.realtime, intrinsics=o.intrinsics,
                                    hfov_deg=o.hfov_deg)  # fmt: skip

@@ -1,7 +1,7 @@
 import pytest
 
 from devices.base import DeviceNotFoundError, UnsupportedSourceError
-from tracker.sources import SourceSpec, parse_source
+from tracker.sources import SourceOptions, SourceSpec, open_source, parse_source
 
 
 def test_grammar(tmp_path):
@@ -19,8 +19,57 @@ def test_grammar(tmp_path):
 def test_unknown_sources_say_what_exists(tmp_path):
     with pytest.raises(DeviceNotFoundError, match="webcam"):
         parse_source(str(tmp_path / "missing.mp4"))
-    with pytest.raises(UnsupportedSourceError, match="RealSense"):
-        parse_source("realsense:123")
+    with pytest.raises(DeviceNotFoundError, match="realsense"):
+        parse_source(str(tmp_path / "missing.db3"))
+    with pytest.raises(UnsupportedSourceError, match="rig sources are not part"):
+        parse_source("rig:desk.toml")
+
+
+def test_realsense_source_grammar(tmp_path):
+    assert parse_source("realsense") == SourceSpec("realsense", None)
+    assert parse_source("RealSense") == SourceSpec("realsense", None)
+    assert parse_source("realsense:123456789012") == SourceSpec("realsense", "123456789012")
+    assert parse_source("realsense:f0233208") == SourceSpec("realsense", "f0233208")
+    for bad in ("realsense:", "realsense:1:2"):
+        with pytest.raises(UnsupportedSourceError, match="realsense:SERIAL"):
+            parse_source(bad)
+    for name in ("take.db3", "old.bag", "LOUD.BAG", "realsense.db3"):
+        path = tmp_path / name
+        path.write_bytes(b"x")
+        assert parse_source(str(path)) == SourceSpec("recording", str(path))
+
+
+def test_open_realsense_recording_source(tmp_path):
+    """--source FILE.db3 opens the RealSense playback with the source options."""
+    import numpy as np
+
+    from devices.realsense import RealSenseDevice
+    from devices.realsense_record import write_recording
+    from tracker.types import Camera, Frame, FrameSet, Intrinsics
+
+    cam = Camera("c", Intrinsics(40.0, 40.0, 16.0, 12.0, 32, 24))
+    framesets = [FrameSet.single(Frame(np.full((24, 32, 3), 9 * i, np.uint8), i / 30, i, cam,
+                                       np.full((24, 32), 400 + i, np.uint16))) for i in range(3)]  # fmt: skip
+    path = tmp_path / "take.db3"
+    write_recording(path, framesets)
+    device = open_source(parse_source(str(path)), SourceOptions(realtime=False, loop=True))
+    try:
+        assert isinstance(device, RealSenseDevice) and not device.live and device.loop
+        depths = [int(device.read().frames[0].depth[0, 0]) for _ in range(5)]
+    finally:
+        device.close()
+    assert depths == [400, 401, 402, 400, 401]
+
+
+def test_open_realsense_without_camera_says_so():
+    from devices.realsense import connected_serials
+
+    if connected_serials():
+        pytest.skip("a RealSense camera is connected")
+    with pytest.raises(DeviceNotFoundError, match="no RealSense camera"):
+        open_source(parse_source("realsense"))
+    with pytest.raises(DeviceNotFoundError, match="no RealSense camera"):
+        open_source(parse_source("realsense:123"))
 
 
 def test_synthetic_source_grammar() -> None:

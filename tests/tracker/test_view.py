@@ -388,6 +388,7 @@ _LOOP_SCRIPT = textwrap.dedent(
     from test_view import make_result, make_stats, spread_hand_2d
     from tracker.view import TrackerView, run_window, use_backend
 
+    sigint_before = signal.getsignal(signal.SIGINT)  # SIG_IGN when started from a background job
     use_backend(headless=backend == "egl")
     view = TrackerView(size=(320, 160), show=backend == "qt")
     stop = threading.Event()
@@ -417,7 +418,7 @@ _LOOP_SCRIPT = textwrap.dedent(
         expected = {"finish": 5, "sigint": 3, "close": 3}.get(mode)
         assert expected is None or len(polled) == expected, (mode, polled)
         assert mode != "finish" or "frame 5" in view.status_text, view.status_text
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+    assert signal.getsignal(signal.SIGINT) is sigint_before  # restored
     view.close()
     print("DONE")
     """
