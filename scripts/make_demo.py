@@ -93,21 +93,9 @@ HAND_SCALE = hm.BASE_SCALE_MM
 #: Largest difference (mm, px) allowed between a regenerated and the committed ground truth.
 GT_TOLERANCE = 1e-9
 
-#: Skin radii (mm) at the four joints of each chain, root to tip (thumb: CMC, MCP, IP, tip).
-RADII: dict[str, tuple[float, float, float, float]] = {
-    "thumb": (12.5, 10.5, 9.5, 8.0),
-    "index": (10.0, 9.0, 8.0, 7.2),
-    "middle": (10.2, 9.3, 8.2, 7.4),
-    "ring": (9.6, 8.7, 7.8, 7.0),
-    "pinky": (8.6, 7.6, 6.9, 6.2),
-}
-#: The fingertip's end cap is centred this fraction of the tip radius short of the tip joint, so the
-#: drawn skin ends (1 - TIP_INSET) * r (about 5 mm) beyond it.
-TIP_INSET = 0.3
-#: The finger pad: the distal bone swells to PAD_SWELL times its larger end radius, PAD_AT of the way
-#: from the distal joint to the tip's end cap.
-PAD_SWELL = 1.06
-PAD_AT = 0.55
+# Skin radii per joint, the fingertip inset and the finger-pad swell are the renderer's
+# (:mod:`models.hand_surface`), so the drawing and the data engine share one hand surface size.
+from models.hand_surface import PAD_AT, PAD_SWELL, RADII, TIP_INSET  # noqa: E402
 
 
 @dataclass(frozen=True)
