@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = wall_before + time.monotonic() - t_start
     vals = [h for h in history if "val_mean_mm" in h]
     losses = [h for h in history if "loss" in h]
+    n_crops = len(bank) if bank else min(step * args.batch_size, 10**6)
     card = {
         "model": args.model,
         "config": mcfg.to_dict(),
@@ -306,14 +307,14 @@ def main(argv: list[str] | None = None) -> int:
         "optimizer": args.optimizer,
         "lr": args.lr,
         "lr_final": args.lr_final,
+        "planned_steps": args.steps,
         "amp": amp,
         "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else
                                  f" ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"),
         "torch": torch.__version__,
         "wall_time_s": round(wall, 1),
         "data": {
-            "source": "models.synthetic single-view scenes, seeds "
-                      f"{dcfg.base_seed}..{dcfg.base_seed + (len(bank) if bank else min(step * args.batch_size, 10**6)) - 1}",
+            "source": f"models.synthetic single-view scenes, seeds {dcfg.base_seed}..{dcfg.base_seed + n_crops - 1}",
             "bank_crops": len(bank) if bank else 0,
             "render": "SENSOR_LIKE noise" + f", wall behind the hand in {dcfg.wall_probability:.0%} of crops",
             "reference_point": f"depth centre of mass in a {dcfg.com_region_mm:g} mm region around the joint mean "
@@ -331,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     md = [f"# {args.model}", "", f"- architecture: {mcfg.arch}, grid {mcfg.in_grid}^3, width {mcfg.width}, "
           f"cube {mcfg.cube_mm:g} mm, {card['params'] / 1e6:.2f} M parameters",
           f"- training: {step} steps x batch {args.batch_size} ({step * args.batch_size} samples), {args.optimizer} "
-          f"lr {args.lr:g}, {'AMP fp16' if amp else 'fp32'}, device {card['device']}, wall {wall / 60:.1f} min",
+          f"lr {args.lr:g}" + ("" if args.lr_final is None else f" cosine to {args.lr_final:g} at step {args.steps}")
+          + f", {'AMP fp16' if amp else 'fp32'}, device {card['device']}, wall {wall / 60:.1f} min",
           f"- data: {card['data']['source']}; {card['data']['render']}; reference point: "
           f"{card['data']['reference_point']}; augmentation: {card['data']['augmentation']}",
           f"- final training loss: {card['final_loss']:.3e}" if card["final_loss"] is not None else "- no loss logged"]
@@ -339,9 +341,9 @@ def main(argv: list[str] | None = None) -> int:
         v = vals[-1]
         what = "mean 3D joint error" if arch == "v2v" else (
             f"reference point error (centre of mass alone: {v.get('val_com_mean_mm', float('nan')):.2f} mm)")
+        median = f", median {v['val_median_mm']:.2f} mm" if "val_median_mm" in v else ""
         md.append(f"- validation ({card['eval_set']}, {v['val_frames']} frames): {what} "
-                  f"{v['val_mean_mm']:.2f} mm" + (f", median {v['val_median_mm']:.2f} mm" if "val_median_mm" in v else "")
-                  + f", failed {v['val_failed']}")  # fmt: skip
+                  f"{v['val_mean_mm']:.2f} mm{median}, failed {v['val_failed']}")
     (out / f"{args.model}.md").write_text("\n".join(md) + "\n")
     print(f"saved {out / (args.model + '.pt')} and its card; wall {wall / 60:.1f} min", flush=True)
     return 0
