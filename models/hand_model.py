@@ -45,7 +45,7 @@ from typing import Final, Literal
 import numpy as np
 import torch
 
-from tracker.joints import FINGERS, NUM_JOINTS, PALM
+from tracker.joints import EDGES, FINGERS, NUM_JOINTS, PALM
 
 __all__ = [
     "POSE_DIM",
@@ -264,14 +264,19 @@ def _check_params(pose: torch.Tensor, shape: torch.Tensor | None) -> tuple[torch
     return pose, shape.to(pose.dtype)
 
 
-def _mirror_sign(left: bool | torch.Tensor | Sequence[bool], batch: int, like: torch.Tensor) -> torch.Tensor:
-    """``(B, 1)`` +1 for right hands, -1 for left hands (the hand-local x flip)."""
-    flags = torch.as_tensor(left, dtype=torch.bool, device=like.device)
+def _left_flags(left: bool | torch.Tensor | Sequence[bool], batch: int, device: torch.device) -> torch.Tensor:
+    """``(B,)`` bool, True for left hands, from one flag or one per batch element."""
+    flags = torch.as_tensor(left, dtype=torch.bool, device=device)
     if flags.ndim == 0:
-        flags = flags.expand(batch)
+        flags = flags.expand(batch).clone()
     if flags.shape != (batch,):
         raise ValueError(f"left must be a bool or ({batch},), got {tuple(flags.shape)}")
-    return torch.where(flags, -1.0, 1.0).to(like.dtype)[:, None]
+    return flags
+
+
+def _mirror_sign(left: bool | torch.Tensor | Sequence[bool], batch: int, like: torch.Tensor) -> torch.Tensor:
+    """``(B, 1)`` +1 for right hands, -1 for left hands (the hand-local x flip)."""
+    return torch.where(_left_flags(left, batch, like.device), -1.0, 1.0).to(like.dtype)[:, None]
 
 
 def local_joints_and_frames(angles: torch.Tensor, shape: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -351,8 +356,6 @@ def bone_lengths(joints: torch.Tensor | np.ndarray) -> np.ndarray:
     Returns:
         ``(..., 20)`` float64 mm.
     """
-    from tracker.joints import EDGES
-
     j = joints.detach().cpu().numpy() if isinstance(joints, torch.Tensor) else np.asarray(joints)
     parents = [p for p, _ in EDGES]
     children = [c for _, c in EDGES]
@@ -521,10 +524,10 @@ def _prior_residuals(angles: torch.Tensor, shape: torch.Tensor | None, cfg: FitC
     return out
 
 
-def _fit(data_residuals: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], init_pose: torch.Tensor,
+def _fit(data_residuals: Callable[[torch.Tensor], torch.Tensor], init_pose: torch.Tensor,
          shape0: torch.Tensor, left: torch.Tensor, cfg: FitConfig, angle_mean: torch.Tensor
          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Shared LM driver: ``data_residuals(joints (B,21,3), shape) -> (B, M)``."""
+    """Shared LM driver: ``data_residuals(joints (B,21,3)) -> (B, M)``."""
     dtype, device = init_pose.dtype, init_pose.device
     a_lo, a_hi = angle_limits(device, dtype)
     free = torch.full((6,), math.inf, dtype=dtype, device=device)
@@ -539,7 +542,7 @@ def _fit(data_residuals: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], i
         pose = x[:, :POSE_DIM]
         shape = x[:, POSE_DIM:] if cfg.fit_shape else shape0
         joints = forward_kinematics(pose, shape, left)
-        parts = [data_residuals(joints, x)] + _prior_residuals(
+        parts = [data_residuals(joints)] + _prior_residuals(
             pose[:, 6:], shape if cfg.fit_shape else None, cfg, angle_mean)
         return torch.cat(parts, dim=1)
 
@@ -553,7 +556,7 @@ def _as_tensor(a: torch.Tensor | np.ndarray, dtype: torch.dtype, device: torch.d
     return torch.as_tensor(a, dtype=dtype, device=device) if not isinstance(a, torch.Tensor) else a.to(dtype)
 
 
-def _weights(target: torch.Tensor, weights: torch.Tensor | np.ndarray | None, ndim_point: int) -> torch.Tensor:
+def _weights(target: torch.Tensor, weights: torch.Tensor | np.ndarray | None) -> torch.Tensor:
     """Per-point weights with non-finite targets (and negative weights) zeroed."""
     finite = torch.isfinite(target).all(-1)
     w = torch.ones(finite.shape, dtype=target.dtype, device=target.device) if weights is None else \
@@ -561,11 +564,6 @@ def _weights(target: torch.Tensor, weights: torch.Tensor | np.ndarray | None, nd
     if w.shape != finite.shape:
         raise ValueError(f"weights must be {tuple(finite.shape)}, got {tuple(w.shape)}")
     return torch.where(finite & torch.isfinite(w), w.clamp_min(0.0), torch.zeros_like(w))
-
-
-def _left_flags(left: bool | torch.Tensor | Sequence[bool], batch: int, device: torch.device) -> torch.Tensor:
-    flags = torch.as_tensor(left, dtype=torch.bool, device=device)
-    return flags.expand(batch).clone() if flags.ndim == 0 else flags
 
 
 def _result(pose: torch.Tensor, shape: torch.Tensor, left: torch.Tensor, cost: torch.Tensor, its: int,
@@ -603,7 +601,7 @@ def fit_to_joints_3d(target: torch.Tensor | np.ndarray, weights: torch.Tensor | 
     if tgt.ndim != 3 or tgt.shape[1:] != (NUM_JOINTS, 3):
         raise ValueError(f"target must be (B, 21, 3), got {tuple(tgt.shape)}")
     b = tgt.shape[0]
-    w = _weights(tgt, weights, 3)
+    w = _weights(tgt, weights)
     flags = _left_flags(left, b, tgt.device)
     shape0 = mean_shape(b, tgt.device, dtype) if shape is None else _as_tensor(shape, dtype, tgt.device)
     if init_pose is None:
@@ -611,7 +609,7 @@ def fit_to_joints_3d(target: torch.Tensor | np.ndarray, weights: torch.Tensor | 
     tgt0 = torch.nan_to_num(tgt)
     sw = torch.sqrt(w)[..., None] / config.joint_sigma_mm
 
-    def data(joints: torch.Tensor, _x: torch.Tensor) -> torch.Tensor:
+    def data(joints: torch.Tensor) -> torch.Tensor:
         return ((joints - tgt0) * sw).reshape(joints.shape[0], -1)
 
     pose, shape_f, cost, its = _fit(data, _as_tensor(init_pose, dtype, tgt.device), shape0, flags, config,
@@ -704,7 +702,7 @@ def fit_to_joints_2d(uv: torch.Tensor | np.ndarray, cameras: Sequence, weights: 
     if obs.ndim != 4 or obs.shape[2:] != (NUM_JOINTS, 2) or obs.shape[1] != len(cameras):
         raise ValueError(f"uv must be (B, {len(cameras)}, 21, 2), got {tuple(obs.shape)}")
     b = obs.shape[0]
-    w = _weights(obs, weights, 2)
+    w = _weights(obs, weights)
     flags = _left_flags(left, b, obs.device)
     shape0 = mean_shape(b, obs.device, dtype) if shape is None else _as_tensor(shape, dtype, obs.device)
     k, r, t = _projections(cameras, dtype, obs.device)
@@ -714,7 +712,7 @@ def fit_to_joints_2d(uv: torch.Tensor | np.ndarray, cameras: Sequence, weights: 
     obs0 = torch.nan_to_num(obs)
     sw = torch.sqrt(w)[..., None] / config.pixel_sigma
 
-    def data(joints: torch.Tensor, _x: torch.Tensor) -> torch.Tensor:
+    def data(joints: torch.Tensor) -> torch.Tensor:
         return ((_project(joints, k, r, t) - obs0) * sw).reshape(joints.shape[0], -1)
 
     pose, shape_f, cost, its = _fit(data, _as_tensor(init_pose, dtype, obs.device), shape0, flags, config,
