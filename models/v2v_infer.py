@@ -2,7 +2,7 @@
 
 The path of the paper, with the Numba kernels of :mod:`kernels` on both ends:
 
-1. reference point: the depth centre of mass of the hand region (:func:`hand_reference_point`,
+1. reference point: the depth centre of mass of the hand region (:func:`tracker.depth_crop.hand_reference_point`,
    seeded by a detector's guess of the hand centre), optionally corrected by
    :class:`models.v2v.RefPointNet` (:class:`RefPointRefiner`);
 2. :func:`kernels.voxelize_depth`: occupancy grid ``D^3`` of the cube of ``cube_mm`` around it;
@@ -24,73 +24,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from kernels import REFINE_GAUSS, REFINE_MEAN, cube_pixel_bbox, depth_center_of_mass, subvoxel_argmax_batch
+from kernels import REFINE_GAUSS, REFINE_MEAN, subvoxel_argmax_batch
 from kernels import voxelize_depth_into
+from tracker.depth_crop import hand_reference_point, intrinsics_of
 
 from .v2v import RefPointNet, V2VPoseNet
 
+# ``hand_reference_point`` and ``intrinsics_of`` live with the other crop searches in
+# :mod:`tracker.depth_crop`; they are re-exported here for the V2V code that uses them.
 __all__ = ["hand_reference_point", "V2VEstimate", "V2VEstimator", "RefPointRefiner", "intrinsics_of"]
 
 log = logging.getLogger(__name__)
-
-
-def intrinsics_of(K: np.ndarray) -> tuple[float, float, float, float]:
-    """``(fx, fy, cx, cy)`` of a 3x3 camera matrix (pixels, pixel centre at ``col + 0.5``)."""
-    K = np.asarray(K, dtype=np.float64)
-    if K.shape != (3, 3):
-        raise ValueError(f"K must be a 3x3 camera matrix, got shape {K.shape}")
-    return float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])
-
-
-def hand_reference_point(depth: np.ndarray, K: np.ndarray, seed_mm: np.ndarray, region_mm: float = 130.0,
-                         iterations: int = 1, depth_scale: float = 1.0, min_pixels: int = 20
-                         ) -> tuple[np.ndarray, int]:
-    """Depth centre of mass of the hand region around a seed point (the paper's reference point).
-
-    The hand region is the depth readings inside the pixel rectangle onto which the cube of
-    ``region_mm`` centred at the current estimate projects, with ``|Z - z_est| <= region_mm / 2``;
-    the estimate starts at ``seed_mm`` (a detector's guess: a 2D box centre lifted with the
-    depth, the wrist of an RGB detector, the previous frame's hand) and each iteration moves it to
-    the centre of mass of its region (:func:`kernels.depth_center_of_mass` on the crop).
-
-    The region is smaller than V2V-PoseNet's cube on purpose: a 250 mm region around the hand
-    centre takes in the forearm, which drags the centre of mass 60 mm (mean) off the hand centre on
-    the synthetic data; 130 mm and one step: 27 mm (seed jittered by 10 mm). More iterations
-    drift further down the forearm.
-
-    Args:
-        depth: ``(H, W)`` uint16 depth; 0 = no reading.
-        K: ``(3, 3)`` intrinsics of the depth image.
-        seed_mm: ``(3,)`` starting point, mm, camera frame.
-        region_mm: edge of the region's cube, mm.
-        iterations: centre-of-mass steps (>= 1).
-        depth_scale: mm per depth unit.
-        min_pixels: fewer readings than this in the region: no reference point.
-
-    Returns:
-        ``(ref, count)``: ``(3,)`` float64 mm (NaN when the seed is not finite or the region holds
-        fewer than ``min_pixels`` readings) and the readings of the last region.
-    """
-    if depth.ndim != 2:
-        raise ValueError(f"depth must be (H, W), got shape {depth.shape}")
-    fx, fy, cx, cy = intrinsics_of(K)
-    est = np.asarray(seed_mm, dtype=np.float64).reshape(3)
-    nan = np.full(3, np.nan)
-    if not np.all(np.isfinite(est)):
-        return nan, 0
-    H, W = depth.shape
-    count = 0
-    for _ in range(max(1, int(iterations))):
-        r0, r1, c0, c1 = cube_pixel_bbox(fx, fy, cx, cy, H, W, est, float(region_mm))
-        if r1 <= r0 or c1 <= c0:
-            return nan, 0
-        half = 0.5 * float(region_mm)
-        com, count = depth_center_of_mass(depth[r0:r1, c0:c1], fx, fy, cx - c0, cy - r0, depth_scale,
-                                          max(est[2] - half, 1e-6), est[2] + half)  # fmt: skip
-        if count < min_pixels:
-            return nan, int(count)
-        est = com
-    return est, int(count)
 
 
 @dataclass(frozen=True)
