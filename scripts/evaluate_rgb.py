@@ -59,6 +59,7 @@ if str(_REPO) not in sys.path:  # allow ``python scripts/evaluate_rgb.py`` from 
     sys.path.insert(0, str(_REPO))
 
 from devices.image_folder import load_image_rgb  # noqa: E402
+from tracker.data_root import data_root, default_data_root  # noqa: E402
 from tracker.identity import best_assignment  # noqa: E402
 from tracker.joints import EDGES, FREIHAND_TO_MP, INTERHAND_TO_MP, JOINT_NAMES, NUM_JOINTS, WRIST  # noqa: E402
 from tracker.lift import LiftConfig, MetricLifter  # noqa: E402
@@ -76,7 +77,7 @@ from tracker.one_euro import SMOOTHING_PRESETS  # noqa: E402
 from tracker.rgb import RgbPipelineConfig, build_rgb_pipeline  # noqa: E402
 from tracker.types import Camera, Frame, FrameSet, HandPose, Intrinsics  # noqa: E402
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_DATA = default_data_root()
 
 #: A detection is a GT hand's match when its mean 2D error is below this fraction of the GT bbox size.
 MATCH_GATE = 0.5
@@ -672,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--video-fps must be > 0")
     os.environ.setdefault("GLOG_minloglevel", "2")  # quieten MediaPipe's C++ logging
 
-    data = args.data or Path(os.environ.get("HANDTRACK_DATA") or DEFAULT_DATA)
+    data = args.data or data_root()
     t_start = time.perf_counter()
     print(f"handtrack RGB evaluation -- data root {data}")
     rep = Report({"data_root": str(data), "limit": args.limit, "video_fps": args.video_fps,

@@ -31,9 +31,10 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 from models import hand_model as hm  # noqa: E402
+from tracker.data_root import data_root  # noqa: E402
 from tracker.joints import EDGES, JOINT_NAMES  # noqa: E402
 
-DEFAULT_DATA = _REPO.parent / "shared" / "data"
+DEFAULT_DATA = data_root()
 
 #: NYU (14 joints: 0 Pinky.T, 1 Pinky.R, 2 Ring.T, 3 Ring.R, 4 Mid.T, 5 Mid.R, 6 Index.T, 7 Index.R,
 #: 8 Thumb.T, 9 Thumb.R2, ...) finger segments tip -> PIP knuckle, and the model's joints for them.

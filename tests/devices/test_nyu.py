@@ -2,13 +2,12 @@
 
 The first part runs everywhere on files written in the test. The second part checks the readers on
 the real NYU test frame and the benchmark label files under ``../shared/data`` (set
-``HANDTRACK_SHARED_DATA`` to point elsewhere) and is skipped where that folder is absent (CI).
+``HANDTRACK_DATA`` to point elsewhere) and is skipped where that folder is absent (CI).
 """
 
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 
 import cv2
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 
 from devices.base import Device, DeviceNotFoundError, RecordingError, UnsupportedSourceError
+from tracker.data_root import data_root
 from devices.nyu import (
     ICVL_BENCHMARK,
     ICVL_INTRINSICS,
@@ -217,7 +217,7 @@ def test_folder_device_errors(tmp_path: Path) -> None:
 
 # --- The real data (skipped without ../shared/data) --------------------------------------------------
 
-SHARED = Path(os.environ.get("HANDTRACK_SHARED_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
+SHARED = data_root()
 FRAME_DIR = SHARED / "nyu_test_frame1"
 EVAL_DIR = SHARED / "nyu_icvl_eval"
 NYU_GT = EVAL_DIR / "nyu" / "groundtruth" / "nyu_test_groundtruth_label.txt.gz"
