@@ -206,7 +206,11 @@ class HandPose:
         handedness_score: probability of ``handedness`` in [0, 1].
         track_id: identity kept across frames (-1 before tracking assigns one).
         timestamp: seconds, from the frame.
-        view: index of the view in the frame set the 2D joints belong to.
+        view: index of the view in the frame set the 2D joints belong to; -1 for a hand fused
+            from several views of a rig (its ``joints_2d`` are then those of the first view that saw it).
+        joints_world: ``(21, 3)`` mm in the rig's world frame (multi-camera mode), or None.
+        uncertainty_mm: ``(21,)`` per-joint 1-sigma position uncertainty in mm (multi-camera
+            triangulation / fusion), or None when the estimator gives none.
     """
 
     joints_2d: np.ndarray
@@ -219,13 +223,17 @@ class HandPose:
     handedness_score: float = 0.0
     track_id: int = -1
     view: int = 0
+    joints_world: np.ndarray | None = None
+    uncertainty_mm: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if np.shape(self.joints_2d) != (NUM_JOINTS, 2):
             raise ValueError(f"joints_2d must be ({NUM_JOINTS}, 2), got {np.shape(self.joints_2d)}")
         if np.shape(self.confidence) != (NUM_JOINTS,):
             raise ValueError(f"confidence must be ({NUM_JOINTS},), got {np.shape(self.confidence)}")
-        for name in ("joints_3d", "joints_local"):
+        if self.uncertainty_mm is not None and np.shape(self.uncertainty_mm) != (NUM_JOINTS,):
+            raise ValueError(f"uncertainty_mm must be ({NUM_JOINTS},), got {np.shape(self.uncertainty_mm)}")
+        for name in ("joints_3d", "joints_local", "joints_world"):
             value = getattr(self, name)
             if value is not None and np.shape(value) != (NUM_JOINTS, 3):
                 raise ValueError(f"{name} must be ({NUM_JOINTS}, 3), got {np.shape(value)}")
