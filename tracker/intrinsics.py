@@ -8,7 +8,8 @@ Formats read by :func:`load_intrinsics`, chosen by extension:
 * ``.yaml`` / ``.yml`` / ``.xml``: OpenCV ``FileStorage`` with ``camera_matrix``,
   ``distortion_coefficients``, ``image_width``, ``image_height`` (OpenCV's calibration sample);
 * ``.toml``: aniposelib calibration, one ``[cam_N]`` table per camera with ``name``,
-  ``size = [width, height]``, ``matrix`` (3x3) and ``distortions``.
+  ``size = [width, height]``, ``matrix`` (3x3) and ``distortions`` (read by :mod:`tracker.calib_io`,
+  which also reads the extrinsics).
 
 Focal lengths and principal point are pixels; distortion follows OpenCV's model.
 """
@@ -19,7 +20,6 @@ import json
 import logging
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ import numpy as np
 
 from .types import Intrinsics
 
-__all__ = ["CalibrationError", "load_intrinsics", "save_intrinsics_json"]
+__all__ = ["CalibrationError", "build_intrinsics", "load_intrinsics", "save_intrinsics_json"]
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _load_json(path: Path, camera: str | None) -> Intrinsics:
     if not isinstance(approximate, bool):
         raise CalibrationError(f"{path}: 'approximate' must be true or false, got {approximate!r}")
     size = (_require(data, "width", path), _require(data, "height", path))
-    return _build(path, K, size, data.get("dist"), approximate)
+    return build_intrinsics(path, K, size, data.get("dist"), approximate)
 
 
 def _load_opencv(path: Path, camera: str | None) -> Intrinsics:
@@ -120,38 +120,17 @@ def _load_opencv(path: Path, camera: str | None) -> Intrinsics:
         size = (node("image_width").real(), node("image_height").real())
         dist_node = fs.getNode("distortion_coefficients")
         dist = None if dist_node.empty() or dist_node.isNone() else dist_node.mat()
-        return _build(path, K, size, dist)
+        return build_intrinsics(path, K, size, dist)
     finally:
         fs.release()
 
 
 def _load_toml(path: Path, camera: str | None) -> Intrinsics:
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise CalibrationError(f"{path}: not valid TOML ({e})") from e
-    cams = {key: table for key, table in data.items() if isinstance(table, dict) and "matrix" in table}
-    if not cams:
-        raise CalibrationError(f"{path}: no camera table with a 'matrix' (expected [cam_0] ... as aniposelib writes)")
-    if camera is None:
-        key = next(iter(cams))
-        if len(cams) > 1:
-            log.info("%s: %d cameras, using [%s] (name %r); pass camera= to choose",
-                     path, len(cams), key, cams[key].get("name"))  # fmt: skip
-    else:
-        matches = [k for k, table in cams.items() if camera in (k, table.get("name"))]
-        if not matches:
-            names = ", ".join(f"{k} ({t.get('name')!r})" for k, t in cams.items())
-            raise CalibrationError(f"{path}: no camera {camera!r}; the file has {names}")
-        key = matches[0]
-    table = cams[key]
-    if table.get("fisheye", False):
-        raise CalibrationError(f"{path}: [{key}] is a fisheye camera; only OpenCV's pinhole model is supported")
-    size = _require(table, "size", path, where=f"[{key}] ")
-    if not (isinstance(size, list) and len(size) == 2):
-        raise CalibrationError(f"{path}: [{key}] 'size' must be [width, height], got {size!r}")
-    return _build(path, table["matrix"], tuple(size), table.get("distortions"), where=f"[{key}] ")
+    # One aniposelib parser for the whole project: tracker.calib_io (imported here because it
+    # imports this module for CalibrationError and build_intrinsics).
+    from .calib_io import load_camera
+
+    return load_camera(path, camera, need_pose=False).intrinsics
 
 
 _LOADERS = {
@@ -172,10 +151,22 @@ def _number(data: Mapping[str, Any], key: str, path: Path) -> float:
     return float(value)
 
 
-def _build(
+def build_intrinsics(
     path: Path, K: Any, size: tuple[Any, Any], dist: Any, approximate: bool = False, where: str = ""
 ) -> Intrinsics:
-    """Validate the raw values read from ``path`` and make the :class:`Intrinsics`."""
+    """Validate the raw values read from ``path`` and make the :class:`Intrinsics`.
+
+    Args:
+        path: the file the values come from (named in error messages).
+        K: the 3x3 camera matrix in pixels (nested lists or an array).
+        size: ``(width, height)`` in pixels.
+        dist: OpenCV distortion coefficients, or None / empty for none.
+        approximate: the ``approximate`` flag of the result.
+        where: prefix naming the part of the file (``"[cam_0] "``) in error messages.
+
+    Raises:
+        CalibrationError: the values are malformed; the message names the file (and ``where``).
+    """
     where = f"{path}: {where}"
     try:
         K = np.asarray(K, dtype=np.float64)
