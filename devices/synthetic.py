@@ -9,10 +9,15 @@ handedness, action), so the whole pipeline can be run and scored without a camer
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from tracker.types import FrameSet
+from tracker.types import Frame, FrameSet, GroundTruth
 
 from ._common import DeviceBase, Pacer
+
+if TYPE_CHECKING:
+    from models.render import RenderConfig
+    from models.synthetic import Scene
 
 __all__ = ["SyntheticDevice"]
 
@@ -31,10 +36,16 @@ class SyntheticDevice(DeviceBase):
             (latest frame wins) and a fast one as a recording (every frame).
         loop: start again at frame 0 after the last frame instead of ending the stream.
         with_depth: attach the depth image (False: RGB only, like a webcam).
+        view: render only this camera of a rig scene: each read gives a frame set of one frame,
+            bit-identical to that view in the whole rig's frame set (one camera of a synthetic
+            rig, e.g. for :class:`devices.rig.RigDevice`); None renders every view.
+
+    Raises:
+        ValueError: ``view`` outside the scene's cameras.
     """
 
     def __init__(self, seed: int = 0, config: object | None = None, render_config: object | None = None,
-                 realtime: bool = False, loop: bool = False, with_depth: bool = True) -> None:
+                 realtime: bool = False, loop: bool = False, with_depth: bool = True, view: int | None = None) -> None:
         from models.render import RenderConfig
         from models.synthetic import SceneConfig
 
@@ -45,7 +56,11 @@ class SyntheticDevice(DeviceBase):
         self.live = realtime
         self.loop = loop
         self.with_depth = with_depth
-        self.name = f"synthetic:{self.config.layout}:{self.seed}"
+        views = 1 if self.config.layout == "single" else self.config.num_views
+        if view is not None and not 0 <= view < views:
+            raise ValueError(f"view {view} outside the scene's {views} camera(s) (0..{views - 1})")
+        self.view = view
+        self.name = f"synthetic:{self.config.layout}:{self.seed}" + ("" if view is None else f"@{view}")
         self.scene = None
         self._t = 0
         self._pass = 0
@@ -89,9 +104,24 @@ class SyntheticDevice(DeviceBase):
         if self.realtime:
             self._pacer.wait(stamp)
         # looping keeps frame indices and timestamps increasing, like a camera's
-        return render_frameset(self.scene, t, self.render_config, self.with_depth, timestamp=stamp,
-                               index=self._pass * len(self.scene) + t)
+        index = self._pass * len(self.scene) + t
+        if self.view is None:
+            return render_frameset(self.scene, t, self.render_config, self.with_depth, timestamp=stamp, index=index)
+        return FrameSet.single(_view_frame(self.scene, t, self.view, self.render_config, self.with_depth, stamp, index))
 
     def close(self) -> None:
         """Release the scene (safe to call twice)."""
         self.scene = None
+
+
+def _view_frame(scene: Scene, t: int, view: int, render_config: RenderConfig, with_depth: bool, timestamp: float,
+                index: int) -> Frame:
+    """Frame ``t`` of camera ``view`` alone, as :func:`models.synthetic.render_frameset` makes it."""
+    from models.synthetic import render_view
+
+    r = render_view(scene, t, view, render_config)
+    gt = GroundTruth(joints_3d=r.joints_cam, joints_2d=r.joints_2d, visible=r.visible,
+                     handedness=tuple(h.handedness for h in scene.hands),
+                     actions=tuple(str(h.motion.actions[t]) for h in scene.hands),
+                     joints_world=scene.joints_world(t), mask=r.mask)  # fmt: skip
+    return Frame(r.rgb, timestamp, index, scene.cameras[view], r.depth if with_depth else None, gt)

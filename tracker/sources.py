@@ -6,14 +6,16 @@ Grammar (no guessing beyond it):
 * ``demo``         the bundled demo recording (``assets/demo/demo.mp4``, with its calibration)
 * ``webcam``       webcam 0; ``webcam:N`` webcam index N; ``webcam:/dev/videoN`` a device path
 * ``synthetic``    the synthetic data engine (RGB-D, ground truth on every frame);
-  ``synthetic:SEED``, ``synthetic:SEED:desk:N`` / ``synthetic:SEED:ring:N`` a rig of N views
+  ``synthetic:SEED``, ``synthetic:SEED:desk:N`` / ``synthetic:SEED:ring:N`` a rig of N views;
+  ``synthetic:SEED:ring:N@V`` view V (0-based) of that rig alone (a camera of a ``rig:`` file)
 * ``realsense``    the first RealSense camera connected (depth aligned to colour);
   ``realsense:SERIAL`` the one with that serial number (``rs-enumerate-devices -s`` lists them)
 * a directory      an image folder (every image, natural order)
 * a ``.db3`` / ``.bag`` file   a RealSense recording, played by the SDK (every frame; ``loop`` replays it)
 * another file     a video file (.mp4, .avi, .mov, .mkv, ...)
 
-``rig:...`` (a multi-camera rig) is not part of this build.
+* ``rig:RIG.toml`` a multi-camera rig described by a rig file (:mod:`tracker.rig`): its cameras
+  captured in parallel and matched by timestamp (:class:`devices.rig.RigDevice`)
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from devices.base import Device, DeviceNotFoundError, UnsupportedSourceError
 from .intrinsics import load_intrinsics
 from .types import Intrinsics
 
-__all__ = ["SourceSpec", "SourceOptions", "parse_source", "open_source", "DEMO_DIR", "DEMO_VIDEO", "DEMO_INTRINSICS",
-           "SYNTHETIC_FRAMES", "RECORDING_SUFFIXES"]
+__all__ = ["SourceSpec", "SourceOptions", "parse_source", "open_source", "build_device", "DEMO_DIR", "DEMO_VIDEO",
+           "DEMO_INTRINSICS", "SYNTHETIC_FRAMES", "RECORDING_SUFFIXES"]
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,13 @@ class SourceSpec:
 
     ``target`` is the webcam index or path (``webcam``), the folder / file path (``folder``,
     ``video``, ``recording``), the serial number or None for the first camera (``realsense``), or
-    ``(seed, layout, views)`` (``synthetic``).
+    ``(seed, layout, views)`` (``synthetic``), or the rig file path (``rig``). ``view`` selects one
+    camera of a synthetic rig (``synthetic:SEED:LAYOUT:N@V``); None for every view.
     """
 
-    kind: Literal["auto", "demo", "webcam", "folder", "video", "synthetic", "realsense", "recording"]
+    kind: Literal["auto", "demo", "webcam", "folder", "video", "synthetic", "realsense", "recording", "rig"]
     target: int | str | tuple[int, str, int] | None = None
+    view: int | None = None
 
 
 #: Frames of one pass of a ``synthetic`` source (10 s at 30 FPS).
@@ -72,7 +76,14 @@ def parse_source(text: str) -> SourceSpec:
             return SourceSpec("webcam", 0)
         return SourceSpec("webcam", int(arg) if arg.isdigit() else arg)
     if low == "synthetic" or low.startswith("synthetic:"):
-        return SourceSpec("synthetic", _parse_synthetic(text))
+        body, at, view = text.partition("@")
+        target = _parse_synthetic(body)
+        if not at:
+            return SourceSpec("synthetic", target)
+        if not view.isdigit() or target[1] == "single" or int(view) >= target[2]:
+            raise UnsupportedSourceError(f"--source {text}: expected synthetic:SEED:desk|ring:N@VIEW with VIEW in "
+                                         "0..N-1, e.g. synthetic:7:ring:4@2")  # fmt: skip
+        return SourceSpec("synthetic", target, int(view))
     if low == "realsense" or low.startswith("realsense:"):
         serial = text.partition(":")[2].strip()
         if low.startswith("realsense:") and (not serial or ":" in serial):
@@ -80,10 +91,13 @@ def parse_source(text: str) -> SourceSpec:
                                          "e.g. realsense:123456789012")  # fmt: skip
         return SourceSpec("realsense", serial or None)
     if low.startswith("rig:"):
-        raise UnsupportedSourceError(
-            f"--source {text}: rig sources are not part of this build yet; "
-            "use realsense[:SERIAL], webcam[:N], a recording, a video file, an image folder or demo"
-        )
+        rig = Path(text[4:].strip()).expanduser()
+        if not text[4:].strip():
+            raise UnsupportedSourceError(f"--source {text}: expected rig:RIG.toml, the path of a rig file")
+        if not rig.is_file():
+            raise DeviceNotFoundError(f"--source {text}: no rig file at {rig}: check the path "
+                                      "(the rig file format is described in tracker/rig.py)")  # fmt: skip
+        return SourceSpec("rig", str(rig))
     path = Path(text).expanduser()
     if path.is_dir():
         return SourceSpec("folder", str(path))
@@ -91,7 +105,7 @@ def parse_source(text: str) -> SourceSpec:
         return SourceSpec("recording" if path.suffix.lower() in RECORDING_SUFFIXES else "video", str(path))
     raise DeviceNotFoundError(
         f"--source {text}: no such file or folder (sources: auto, demo, webcam[:N], realsense[:SERIAL], "
-        "a RealSense recording (.db3/.bag), a video file, an image folder)"
+        "a RealSense recording (.db3/.bag), a video file, an image folder, rig:RIG.toml)"
     )
 
 
@@ -140,20 +154,40 @@ def open_source(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> D
     """Build and open the device for ``spec``.
 
     Raises:
-        DeviceError subclasses with a message saying what to do.
+        DeviceError subclasses with a message saying what to do; for ``rig``, also
+        :class:`tracker.rig.RigFileError` and :class:`tracker.intrinsics.CalibrationError`.
+    """
+    if spec.kind == "auto":
+        try:
+            return open_source(SourceSpec("webcam", 0), options)
+        except DeviceNotFoundError as exc:
+            log.info("no camera (%s); playing the bundled demo recording", exc)
+            return open_source(SourceSpec("demo"), options)
+    device = build_device(spec, options)
+    device.open()
+    return device
+
+
+def build_device(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> Device:
+    """The device for ``spec``, not opened yet (``auto`` needs opening to decide: use :func:`open_source`).
+
+    Raises:
+        UnsupportedSourceError: ``spec`` is ``auto``.
+        DeviceError subclasses (``demo`` without its recording), RigFileError / CalibrationError (``rig``).
     """
     from devices.image_folder import ImageFolderDevice
     from devices.video import VideoFileDevice
     from devices.webcam import WebcamDevice
 
     o = options
-    if spec.kind == "auto":
-        try:
-            return open_source(SourceSpec("webcam", 0), o)
-        except DeviceNotFoundError as exc:
-            log.info("no camera (%s); playing the bundled demo recording", exc)
-            return open_source(SourceSpec("demo"), o)
     device: Device
+    if spec.kind == "auto":
+        raise UnsupportedSourceError("source 'auto' is decided by opening a camera: use open_source()")
+    if spec.kind == "rig":
+        from .rig import build_rig_device, load_rig
+
+        assert isinstance(spec.target, str)
+        return build_rig_device(load_rig(spec.target), o)
     if spec.kind == "demo":
         if not DEMO_VIDEO.is_file():
             raise DeviceNotFoundError(f"the demo recording is missing: {DEMO_VIDEO} (regenerate: python scripts/make_demo.py)")
@@ -170,7 +204,7 @@ def open_source(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> D
         assert isinstance(spec.target, tuple)
         seed, layout, views = spec.target
         config = SceneConfig(num_frames=SYNTHETIC_FRAMES, layout=layout, num_views=views)
-        device = SyntheticDevice(seed, config, realtime=o.realtime, loop=o.loop)
+        device = SyntheticDevice(seed, config, realtime=o.realtime, loop=o.loop, view=spec.view)
     elif spec.kind in ("realsense", "recording"):
         from devices.realsense import RealSenseDevice
 
@@ -188,5 +222,4 @@ def open_source(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> D
     else:
         device = VideoFileDevice(str(spec.target), realtime=o.realtime, intrinsics=o.intrinsics,
                                  hfov_deg=o.hfov_deg, loop=o.loop)  # fmt: skip
-    device.open()
     return device

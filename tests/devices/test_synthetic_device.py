@@ -51,3 +51,21 @@ def test_runs_through_the_streaming_loop() -> None:
     with SyntheticDevice(seed=2, config=SceneConfig(num_frames=5)) as dev:
         StreamingLoop(dev, Pipeline([]), sinks=[lambda r: seen.append(r.frameset.index)]).run()
     assert seen == [0, 1, 2, 3, 4]
+
+
+def test_one_view_of_a_rig_equals_that_view_of_the_whole_rig() -> None:
+    cfg = SceneConfig(num_frames=2, layout="desk", num_views=3, width=64, height=48)
+    with SyntheticDevice(seed=4, config=cfg, view=2) as one, SyntheticDevice(seed=4, config=cfg) as whole:
+        assert one.name == "synthetic:desk:4@2"
+        for _ in range(2):
+            a, b = one.read(), whole.read()
+            assert len(a.frames) == 1 and (a.timestamp, a.index) == (b.timestamp, b.index)
+            fa, fb = a.frames[0], b.frames[2]
+            assert fa.camera.name == fb.camera.name and fa.camera.intrinsics == fb.camera.intrinsics
+            assert np.array_equal(fa.camera.extrinsics.R, fb.camera.extrinsics.R)
+            assert np.array_equal(fa.image, fb.image) and np.array_equal(fa.depth, fb.depth)
+            np.testing.assert_array_equal(fa.ground_truth.joints_2d, fb.ground_truth.joints_2d)
+            assert fa.ground_truth.actions == fb.ground_truth.actions
+        assert one.read() is None
+    with pytest.raises(ValueError, match="view 3 outside the scene's 3 camera"):
+        SyntheticDevice(seed=4, config=cfg, view=3)

@@ -21,8 +21,16 @@ def test_unknown_sources_say_what_exists(tmp_path):
         parse_source(str(tmp_path / "missing.mp4"))
     with pytest.raises(DeviceNotFoundError, match="realsense"):
         parse_source(str(tmp_path / "missing.db3"))
-    with pytest.raises(UnsupportedSourceError, match="rig sources are not part"):
-        parse_source("rig:desk.toml")
+    with pytest.raises(DeviceNotFoundError, match="no rig file"):
+        parse_source(f"rig:{tmp_path / 'desk.toml'}")
+    with pytest.raises(UnsupportedSourceError, match="rig:RIG.toml"):
+        parse_source("rig:")
+
+
+def test_rig_source_grammar(tmp_path):
+    rig = tmp_path / "desk.toml"
+    rig.write_text("")
+    assert parse_source(f"rig:{rig}") == SourceSpec("rig", str(rig))
 
 
 def test_realsense_source_grammar(tmp_path):
@@ -77,6 +85,8 @@ def test_synthetic_source_grammar() -> None:
     assert parse_source("synthetic:7") == SourceSpec("synthetic", (7, "single", 1))
     assert parse_source("synthetic:7:ring:6") == SourceSpec("synthetic", (7, "ring", 6))
     assert parse_source("synthetic:3:desk") == SourceSpec("synthetic", (3, "desk", 4))
-    for bad in ("synthetic:x", "synthetic:1:dome", "synthetic:1:single:3", "synthetic:1:ring:1", "synthetic:"):
+    assert parse_source("synthetic:7:ring:4@3") == SourceSpec("synthetic", (7, "ring", 4), 3)
+    for bad in ("synthetic:x", "synthetic:1:dome", "synthetic:1:single:3", "synthetic:1:ring:1", "synthetic:",
+                "synthetic:1:ring:4@4", "synthetic:1@0", "synthetic:1:ring:4@", "synthetic:1:ring:4@x"):
         with pytest.raises(UnsupportedSourceError, match="synthetic"):
             parse_source(bad)
