@@ -193,3 +193,116 @@ def reprojection_errors(P, X, uv):
         err = np.linalg.norm(x[..., :2] / x[..., 2:] - uv, axis=-1)
     err = np.where(x[..., 2] > 0, err, np.inf)
     return np.where(np.isnan(Xh).any(axis=1)[:, None] | np.isnan(uv).any(axis=2), np.nan, err)
+
+
+def _lcg(state):
+    return (state * 1103515245 + 12345) % 2147483648
+
+
+def triangulation_stats(P, X, uv, weights, views, sigma_px=2.0):
+    """``(rms (J,), sigma (J,))``: RMS reprojection px over ``views`` and ``sqrt(trace(cov))`` mm with
+    ``cov = sigma_px^2 (G^T W G)^-1`` (``G`` the projection Jacobians, ``W`` the squared weights), by
+    ``np.linalg.inv``."""
+    P = np.asarray(P, dtype=np.float64)
+    X = np.asarray(X, dtype=np.float64)
+    uv = np.asarray(uv, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    views = np.asarray(views, dtype=bool)
+    J = len(X)
+    rms = np.full(J, np.nan)
+    sigma = np.full(J, np.nan)
+    Xh = np.concatenate([X, np.ones((J, 1))], axis=1)
+    x = np.einsum("vab,jb->jva", P, Xh)  # (J, V, 3)
+    for j in range(J):
+        sel = np.flatnonzero(views[j])
+        if np.isnan(X[j]).any() or len(sel) == 0:
+            continue
+        z = x[j, sel, 2]
+        if not (z > 0).all():
+            rms[j] = sigma[j] = np.inf
+            continue
+        proj = x[j, sel, :2] / z[:, None]  # (n, 2)
+        rms[j] = np.sqrt(np.mean(np.sum((proj - uv[j, sel]) ** 2, axis=1)))
+        G = (P[sel, :2, :3] - proj[:, :, None] * P[sel, 2:3, :3]) / z[:, None, None]  # (n, 2, 3)
+        G = G.reshape(-1, 3)
+        W = np.repeat(w[j, sel] ** 2, 2)
+        A = G.T @ (W[:, None] * G)
+        tr = np.trace(A)
+        if len(sel) < 2 or not np.linalg.det(A) > 1e-12 * tr**3:
+            sigma[j] = np.inf
+            continue
+        sigma[j] = sigma_px * np.sqrt(np.trace(np.linalg.inv(A)))
+    return rms, sigma
+
+
+def _pair_point(P, uv_j, w_j, a, b):
+    """Two-view least-squares point of the unit-normal planes of views ``a``, ``b`` (None if degenerate)."""
+    rows, rhs = [], []
+    for v in (a, b):
+        for axis in range(2):
+            plane = uv_j[v, axis] * P[v, 2] - P[v, axis]
+            plane = plane / np.linalg.norm(plane[:3])
+            rows.append(w_j[v] * plane[:3])
+            rhs.append(-w_j[v] * plane[3])
+    A, r = np.array(rows), np.array(rhs)
+    N = A.T @ A
+    if not np.linalg.det(N) > 1e-10 * np.trace(N) ** 3:
+        return None
+    return np.linalg.solve(N, A.T @ r)
+
+
+def triangulate_ransac(P, uv, weights, threshold_px=10.0, sigma_px=2.0, min_inliers=2, max_hypotheses=28, seed=0):
+    """RANSAC over views per joint, as :func:`kernels.triangulate_ransac` (same hypotheses, same random
+    pairs, same scoring), written with NumPy per joint; final DLT by :func:`triangulate_dlt` (SVD).
+
+    Returns ``(X (J, 3), inliers (J, V), rms (J,), sigma (J,))``.
+    """
+    P = np.asarray(P, dtype=np.float64)
+    uv = np.asarray(uv, dtype=np.float64)
+    w = np.asarray(weights, dtype=np.float64)
+    J, V = w.shape
+    X = np.full((J, 3), np.nan)
+    inliers = np.zeros((J, V), bool)
+    rms = np.full(J, np.nan)
+    sigma = np.full(J, np.nan)
+    usable_all = (w > 0) & np.isfinite(w) & np.isfinite(uv).all(axis=2)
+    need = max(2, min_inliers)
+    for j in range(J):
+        usable = np.flatnonzero(usable_all[j])
+        n = len(usable)
+        if n < need:
+            continue
+        pairs = [(usable[a], usable[b]) for a in range(n) for b in range(a + 1, n)]
+        if len(pairs) > max_hypotheses:
+            state = ((seed % 2147483648) * 1000003 + j * 7919 + 1) % 2147483648
+            pairs = []
+            for _ in range(max_hypotheses):
+                state = _lcg(state)
+                ia = state % n
+                state = _lcg(state)
+                ib = state % (n - 1)
+                ib += ib >= ia
+                pairs.append((usable[ia], usable[ib]))
+        best, best_support, best_err = None, -1.0, np.inf
+        for a, b in pairs:
+            Xh = _pair_point(P, uv[j], w[j], a, b)
+            if Xh is None:
+                continue
+            err = reprojection_errors(P, Xh[None], uv[j : j + 1])[0, usable]
+            inl = err < threshold_px
+            support = float(np.sum(w[j, usable][inl]))
+            werr = float(np.sum((w[j, usable] * err)[inl]))
+            if support > best_support + 1e-9 or (abs(support - best_support) <= 1e-9 and werr < best_err):
+                best, best_support, best_err = usable[inl], support, werr
+        if best is None or len(best) < need:
+            continue
+        wm = np.zeros((1, V))
+        wm[0, best] = w[j, best]
+        Xj = triangulate_dlt(P, uv[j : j + 1], wm)[0]
+        if np.isnan(Xj).any():
+            continue
+        X[j] = Xj
+        inliers[j, best] = True
+        r, s = triangulation_stats(P, Xj[None], uv[j : j + 1], w[j : j + 1], inliers[j : j + 1], sigma_px)
+        rms[j], sigma[j] = r[0], s[0]
+    return X, inliers, rms, sigma
