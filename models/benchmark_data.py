@@ -34,6 +34,7 @@ __all__ = [
     "method_name",
     "load_ground_truth",
     "dev_split",
+    "write_labels",
 ]
 
 DATASETS = ("nyu", "icvl")
@@ -93,3 +94,28 @@ def dev_split(num_frames: int, train_fraction: float = TRAIN_FRACTION) -> tuple[
         raise ValueError(f"train_fraction must be in (0, 1), got {train_fraction}")
     cut = min(max(int(round(num_frames * train_fraction)), 1), num_frames - 1)
     return np.arange(cut), np.arange(cut, num_frames)
+
+
+def write_labels(path: "str | Path", uvd: np.ndarray, decimals: int = 4) -> None:
+    """Write ``(N, J, 3)`` uvd labels in the benchmarks' text format (the inverse of ``read_labels``).
+
+    One frame per line, ``J x (u v d)`` space-separated with ``decimals`` digits (pixels, pixels, mm);
+    gzip-compressed when the name ends in ``.gz``.
+
+    Raises:
+        ValueError: not ``(N >= 1, J, 3)`` or a non-finite value (the benchmark format has no NaN).
+    """
+    import gzip
+
+    a = np.asarray(uvd, dtype=np.float64)
+    if a.ndim != 3 or a.shape[2] != 3 or len(a) == 0:
+        raise ValueError(f"labels must be (N >= 1, J, 3), got {a.shape}")
+    if not np.isfinite(a).all():
+        bad = int(np.flatnonzero(~np.isfinite(a).all(axis=(1, 2)))[0])
+        raise ValueError(f"frame {bad} has a NaN/inf value; the label format needs finite numbers")
+    rows = a.reshape(len(a), -1)
+    text = "\n".join(" ".join(f"{v:.{decimals}f}" for v in row) for row in rows) + "\n"
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    data = text.encode("ascii")
+    file.write_bytes(gzip.compress(data, mtime=0) if file.suffix.lower() == ".gz" else data)

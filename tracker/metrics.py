@@ -19,6 +19,8 @@ __all__ = [
     "pck",
     "bbox_size",
     "bone_length_sum",
+    "sequence_joint_errors",
+    "success_rate",
 ]
 
 
@@ -138,3 +140,36 @@ def bone_length_sum(joints: np.ndarray) -> float:
     """Hand size: sum of the 20 bone lengths of :data:`tracker.joints.EDGES`, unit of the input."""
     joints = np.asarray(joints, dtype=np.float64)
     return float(sum(np.linalg.norm(joints[c] - joints[p]) for p, c in EDGES))
+
+
+def sequence_joint_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Euclidean distance per frame and joint, ``(N, J)``, for sequences ``(N, J, D)`` (unit of the inputs).
+
+    Raises:
+        ValueError: the shapes differ or are not ``(N, J, 2|3)``.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    if pred.shape != gt.shape or pred.ndim != 3 or pred.shape[2] not in (2, 3):
+        raise ValueError(f"pred and gt must both be (N, J, 2|3), got {pred.shape} and {gt.shape}")
+    return np.linalg.norm(pred - gt, axis=2)
+
+
+def success_rate(frame_errors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Fraction (0..1) of frames whose error is ``<=`` each threshold (the success-rate curve).
+
+    With ``frame_errors`` = the per-frame *maximum* joint error this is the curve of Taylor et al. /
+    Oberweger et al. used by the NYU / ICVL benchmarks.
+
+    Args:
+        frame_errors: ``(N,)`` one error per frame (mm or px).
+        thresholds: ``(K,)`` thresholds in the same unit.
+
+    Returns:
+        ``(K,)`` fractions; NaN everywhere when there are no frames.
+    """
+    e = np.asarray(frame_errors, dtype=np.float64).ravel()
+    t = np.asarray(thresholds, dtype=np.float64).ravel()
+    if e.size == 0:
+        return np.full(t.shape, np.nan)
+    return (e[None, :] <= t[:, None]).mean(axis=1)

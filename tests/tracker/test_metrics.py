@@ -10,6 +10,8 @@ from tracker.metrics import (
     pck,
     procrustes_align,
     root_relative,
+    sequence_joint_errors,
+    success_rate,
 )
 
 
@@ -136,3 +138,17 @@ def test_bone_length_sum():
         joints[c] = joints[p] + [10.0, 0, 0]
     assert bone_length_sum(joints) == pytest.approx(10.0 * len(EDGES))
     assert bone_length_sum(2.5 * joints + 7.0) == pytest.approx(25.0 * len(EDGES))
+
+
+def test_sequence_joint_errors_and_success_rate():
+    gt = np.zeros((3, 2, 3))
+    pred = gt.copy()
+    pred[0, 0] = [3.0, 4.0, 0.0]  # 5 mm
+    pred[1, 1] = [0.0, 0.0, 12.0]  # 12 mm
+    err = sequence_joint_errors(pred, gt)
+    np.testing.assert_allclose(err, [[5, 0], [0, 12], [0, 0]])
+    curve = success_rate(err.max(axis=1), [0.0, 5.0, 11.9, 12.0])
+    np.testing.assert_allclose(curve, [1 / 3, 2 / 3, 2 / 3, 1.0])
+    assert np.isnan(success_rate(np.zeros(0), [1.0])).all()
+    with pytest.raises(ValueError):
+        sequence_joint_errors(pred, gt[:2])

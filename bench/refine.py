@@ -1,0 +1,100 @@
+"""Benchmark: per-frame latency of the pose prior (+ the learned refiner when available), one hand, CPU.
+
+``prior_mp21`` is :meth:`tracker.prior.PosePrior.project` on one ``(21, 3)`` hand with confidences
+(what :class:`tracker.prior.PriorStage` runs per hand per frame); the baseline is a plain NumPy
+projection written here (centroid, Kabsch by ``np.linalg.svd``, ``B B^T`` projection, blend; no
+batching machinery), timed in the same run. ``refiner+prior`` adds ``models.refiner.load_refiner``'s
+``refine`` on the same hand when its checkpoint exists (goal: refiner + prior <= 2 ms per frame).
+``ratio`` = baseline / ours (> 1: ours faster).
+
+    python bench/refine.py [--reps 2000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tracker.prior import PosePrior, default_prior_path  # noqa: E402
+
+
+def _numpy_reference(prior: PosePrior, x: np.ndarray, conf: np.ndarray, strength: float) -> np.ndarray:
+    """The projection of one hand written out plainly (same maths as PosePrior.project, weights off)."""
+    root, align = list(prior.root_joints), list(prior.align_joints)
+    c = x[root].mean(axis=0)
+    rel = x - c
+    src = rel[align] - rel[align].mean(axis=0)
+    dst = prior.template[align] - prior.template[align].mean(axis=0)
+    u, _, vt = np.linalg.svd(src.T @ dst)
+    d = np.sign(np.linalg.det(vt.T @ u.T))
+    r = vt.T @ np.diag([1.0, 1.0, d]) @ u.T
+    n = (rel @ r.T).reshape(-1) - prior.origin.reshape(-1)
+    recon = (prior.basis @ (prior.basis.T @ n)).reshape(-1, 3) + prior.origin
+    back = recon @ r + c
+    w = (strength * (1.0 - 0.5 * conf))[:, None]
+    return x + w * (back - x)
+
+
+def _time(fn, reps: int) -> tuple[float, float]:
+    for _ in range(20):
+        fn()
+    t = np.empty(reps)
+    for i in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        t[i] = time.perf_counter() - t0
+    return float(np.median(t) * 1e3), float(np.percentile(t, 95) * 1e3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=2000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    prior = PosePrior.load(default_prior_path("mediapipe"))
+    rng = np.random.default_rng(0)
+    coeff = prior.sigma * rng.normal(0, 1, prior.k)
+    if prior.scale_free:
+        coeff[0] = np.linalg.norm(prior.template)
+    hand = (prior.basis @ coeff).reshape(-1, 3) + prior.origin + [0, 0, 450] + rng.normal(0, 4, (prior.num_joints, 3))
+    conf = rng.uniform(0.3, 1.0, prior.num_joints)
+    s = prior.strength
+    # same maths when confidences are off (the reference has no confidence-weighted fit)
+    np.testing.assert_allclose(prior.project(hand, None, s), _numpy_reference(prior, hand, np.zeros_like(conf), s), atol=1e-6)
+    results = []
+    base_med, base_p95 = _time(lambda: _numpy_reference(prior, hand, conf, s), args.reps)
+    med, p95 = _time(lambda: prior.project(hand, conf, s, 0.5), args.reps)
+    results.append({"name": "prior_mp21", "median_ms": med, "p95_ms": p95, "baseline": "numpy_reference",
+                    "baseline_median_ms": base_med, "ratio": base_med / med})  # fmt: skip
+    try:
+        from models.refiner import load_refiner
+
+        refiner = load_refiner("mediapipe")
+    except Exception as e:  # noqa: BLE001 - any reason the refiner is unavailable is reported, not fatal
+        print(f"refiner unavailable ({type(e).__name__}: {e}); timing the prior only", file=sys.stderr)
+    else:
+        xyz = hand[None]
+        med, p95 = _time(lambda: prior.project(refiner.refine(xyz, conf[None])[0], conf, s, 0.5), max(args.reps // 4, 50))
+        results.append({"name": "refiner+prior_mp21", "median_ms": med, "p95_ms": p95, "baseline": "numpy_reference",
+                        "baseline_median_ms": base_med, "ratio": base_med / med})  # fmt: skip
+    machine = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+               "numpy": np.__version__}  # fmt: skip
+    if args.json:
+        print(json.dumps({"machine": machine, "results": results}))
+        return
+    print(f"{'name':24s} {'median ms':>10s} {'p95 ms':>8s} {'baseline ms':>12s} {'ratio':>6s}")
+    for r in results:
+        print(f"{r['name']:24s} {r['median_ms']:10.3f} {r['p95_ms']:8.3f} {r['baseline_median_ms']:12.3f} {r['ratio']:6.2f}")
+
+
+if __name__ == "__main__":
+    main()
