@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import threading
+from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -74,9 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     trk.add_argument("--max-hands", type=int, default=2, help="most hands tracked at once (default 2)")
     trk.add_argument("--model", choices=("lite", "full"), default="full",
                      help="MediaPipe landmark model: lite is faster, full more accurate (default full)")  # fmt: skip
-    trk.add_argument("--estimator", choices=("fused", "mediapipe"), default="fused",
+    trk.add_argument("--estimator", choices=("fused", "v2v", "mediapipe"), default="fused",
                      help="fused (default): MediaPipe 2D placed in 3D with the depth image when the source has "
-                          "one (RealSense, synthetic), RGB-only otherwise; mediapipe: RGB only, ignore depth")  # fmt: skip
+                          "one (RealSense, synthetic), V2V-PoseNet on depth for hands RGB misses, RGB-only "
+                          "without depth; v2v: V2V-PoseNet on the depth image for every hand (crops seeded by "
+                          "MediaPipe when colour is present, else tracked / segmented in depth); mediapipe: RGB "
+                          "only, ignore depth")  # fmt: skip
+    trk.add_argument("--v2v-weights", type=Path, default=None, metavar="FILE",
+                     help="V2V-PoseNet weights (default: the shipped models/weights/v2v_light.pt)")  # fmt: skip
     trk.add_argument("--smoothing", default="medium", metavar="PRESET|MIN_CUTOFF,BETA",
                      help="One Euro smoothing: off, low, medium (default), high, or MIN_CUTOFF,BETA[,D_CUTOFF] "
                           "(Hz, 1/unit)")  # fmt: skip
@@ -173,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     from tracker.one_euro import parse_smoothing
     from tracker.progress import ProgressLog
     from tracker.rgb import RgbPipelineConfig, build_rgb_pipeline
+    from tracker.v2v_stage import V2VStageConfig
     from tracker.sources import SourceOptions, open_source, parse_source
 
     try:
@@ -243,8 +250,14 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return Exit.USAGE
 
-    depth_config = DepthLiftConfig() if args.estimator == "fused" else None
+    depth_config = DepthLiftConfig() if args.estimator in ("fused", "v2v") else None
+    v2v_config = None
+    if args.estimator in ("fused", "v2v"):
+        v2v_config = V2VStageConfig(mode="replace" if args.estimator == "v2v" else "fallback",
+                                    max_hands=args.max_hands, device=None if args.device == "auto" else args.device,
+                                    **({"weights": args.v2v_weights} if args.v2v_weights else {}))  # fmt: skip
     pipeline = build_rgb_pipeline(RgbPipelineConfig(mediapipe=mp_config, lift=lift_config, depth=depth_config,
+                                                    v2v=v2v_config,
                                                     smoothing=smoothing))
     loop = StreamingLoop(device, pipeline, sinks, max_frames=args.frames)
     stop = threading.Event()

@@ -59,6 +59,7 @@ if str(_REPO) not in sys.path:  # allow ``python scripts/evaluate_rgb.py`` from 
     sys.path.insert(0, str(_REPO))
 
 from devices.image_folder import load_image_rgb  # noqa: E402
+from tracker.chirality import CHIRALITY_MIN, chirality_side  # noqa: E402
 from tracker.data_root import data_root, default_data_root  # noqa: E402
 from tracker.identity import best_assignment  # noqa: E402
 from tracker.joints import EDGES, FREIHAND_TO_MP, INTERHAND_TO_MP, JOINT_NAMES, NUM_JOINTS, WRIST  # noqa: E402
@@ -84,8 +85,6 @@ MATCH_GATE = 0.5
 #: Static passes space images this far apart (s) so no track or filter state links two images.
 STATIC_DT_S = 100.0
 PCK_PX = (5.0, 10.0, 20.0)
-#: |chirality score| below this leaves a GT skeleton's side undecided (flat hands, e.g. praying).
-CHIRALITY_MIN = 0.1
 #: Per-joint outliers are only flagged for rows averaging at least this many hands.
 MIN_HANDS_JOINT_CHECK = 20
 PCK_BBOX = (0.1, 0.2)
@@ -310,31 +309,6 @@ def match_hands(dets: list[HandPose], gts: list[GtHand]) -> list[int | None]:
 
 # --------------------------------------------------------------------------------------------------
 # Per-hand evaluation
-
-
-def chirality_side(joints_3d: np.ndarray) -> tuple[str, float]:
-    """Anatomical side of a 3D hand skeleton from the direction its fingers flex.
-
-    For a right hand (radial = index MCP - pinky MCP, distal = middle MCP - wrist) the palm faces
-    ``radial x distal``; for a left hand, the opposite. Fingers (and the thumb tip) bend towards the
-    palm, so the sign of their mean offset along ``radial x distal`` gives the side. A flat hand gives
-    a score near 0 (undecided).
-
-    Returns:
-        (side, score) with score the mean offset in units of the wrist-middle-MCP length (> 0: right)
-        and side "unknown" when ``|score| < CHIRALITY_MIN``.
-    """
-    j = np.asarray(joints_3d, dtype=np.float64)
-    radial = j[5] - j[17]
-    distal = j[9] - j[WRIST]
-    n = np.cross(radial, distal)
-    n /= max(np.linalg.norm(n), 1e-9)
-    offsets = [(j[tip] - j[mcp]) @ n for mcp, tip in ((5, 8), (9, 12), (13, 16), (17, 20))]
-    offsets.append((j[4] - j[WRIST]) @ n)
-    score = float(np.mean(offsets) / max(np.linalg.norm(distal), 1e-9))
-    if abs(score) < CHIRALITY_MIN:
-        return "unknown", score
-    return ("right" if score > 0 else "left"), score
 
 
 @dataclass
