@@ -2,7 +2,8 @@
 
 Grammar (no guessing beyond it):
 
-* ``auto``         the first webcam, or the bundled demo recording when no camera can be opened
+* ``auto``         a connected RealSense (RGB-D), else the first webcam, else the bundled demo
+  recording when no camera can be opened
 * ``demo``         the bundled demo recording (``assets/demo/demo.mp4``, with its calibration)
 * ``webcam``       webcam 0; ``webcam:N`` webcam index N; ``webcam:/dev/videoN`` a device path
 * ``synthetic``    the synthetic data engine (RGB-D, ground truth on every frame);
@@ -158,6 +159,11 @@ def open_source(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> D
         :class:`tracker.rig.RigFileError` and :class:`tracker.intrinsics.CalibrationError`.
     """
     if spec.kind == "auto":
+        if _realsense_connected():
+            try:
+                return open_source(SourceSpec("realsense"), options)
+            except DeviceNotFoundError as exc:  # unplugged between the query and the open
+                log.info("RealSense not usable (%s); trying a webcam", exc)
         try:
             return open_source(SourceSpec("webcam", 0), options)
         except DeviceNotFoundError as exc:
@@ -166,6 +172,17 @@ def open_source(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> D
     device = build_device(spec, options)
     device.open()
     return device
+
+
+def _realsense_connected() -> bool:
+    """True when the RealSense SDK sees a camera (False when it is absent or cannot be queried)."""
+    try:
+        from devices.realsense import connected_serials
+
+        return bool(connected_serials())
+    except Exception as exc:  # noqa: BLE001 - a broken SDK/USB stack must not stop the webcam fallback
+        log.debug("RealSense query failed: %s", exc)
+        return False
 
 
 def build_device(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> Device:

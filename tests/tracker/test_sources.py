@@ -90,3 +90,16 @@ def test_synthetic_source_grammar() -> None:
                 "synthetic:1:ring:4@4", "synthetic:1@0", "synthetic:1:ring:4@", "synthetic:1:ring:4@x"):
         with pytest.raises(UnsupportedSourceError, match="synthetic"):
             parse_source(bad)
+
+
+def test_auto_prefers_a_realsense_and_falls_back_when_it_cannot_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A camera the SDK lists but that fails to open (unplugged in between): webcam, then the demo."""
+    import tracker.sources as sources
+
+    assert sources._realsense_connected() is False  # no RealSense on CI / this machine
+    monkeypatch.setattr(sources, "_realsense_connected", lambda: True)
+    device = sources.open_source(sources.SourceSpec("auto"))
+    try:
+        assert "demo" in device.name or "webcam" in device.name.lower()  # never the RealSense
+    finally:
+        device.close()
