@@ -11,7 +11,8 @@ Grammar (no guessing beyond it):
   ``synthetic:SEED:ring:N@V`` view V (0-based) of that rig alone (a camera of a ``rig:`` file)
 * ``realsense``    the first RealSense camera connected (depth aligned to colour);
   ``realsense:SERIAL`` the one with that serial number (``rs-enumerate-devices -s`` lists them)
-* a directory      an image folder (every image, natural order)
+* a directory      an image folder (every image, natural order); a folder of NYU Hand Pose depth
+  images (``depth_1_0000001.png`` ...) plays as depth frames (NYU's camera 1 and intrinsics)
 * a ``.db3`` / ``.bag`` file   a RealSense recording, played by the SDK (every frame; ``loop`` replays it)
 * another file     a video file (.mp4, .avi, .mov, .mkv, ...)
 
@@ -174,6 +175,11 @@ def open_source(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> D
     return device
 
 
+def _is_nyu_folder(path: Path) -> bool:
+    """A folder of NYU Hand Pose depth images (``depth_1_NNNNNNN.png``, camera 1)."""
+    return next(path.glob("depth_1_[0-9]*.png"), None) is not None
+
+
 def _realsense_connected() -> bool:
     """True when the RealSense SDK sees a camera (False when it is absent or cannot be queried)."""
     try:
@@ -233,6 +239,11 @@ def build_device(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> 
             device = RealSenseDevice(spec.target, width=o.width, height=o.height, fps=round(o.fps))
         else:
             device = RealSenseDevice(path=str(spec.target), realtime=o.realtime, loop=o.loop)
+    elif spec.kind == "folder" and _is_nyu_folder(Path(str(spec.target))):
+        from devices.nyu import NyuDepthFolderDevice
+
+        kwargs = {"intrinsics": o.intrinsics} if o.intrinsics is not None else {}
+        device = NyuDepthFolderDevice(str(spec.target), fps=o.fps, realtime=o.realtime, **kwargs)
     elif spec.kind == "folder":
         device = ImageFolderDevice(str(spec.target), fps=o.fps, realtime=o.realtime, intrinsics=o.intrinsics,
                                    hfov_deg=o.hfov_deg)  # fmt: skip

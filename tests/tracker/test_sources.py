@@ -103,3 +103,21 @@ def test_auto_prefers_a_realsense_and_falls_back_when_it_cannot_open(monkeypatch
         assert "demo" in device.name or "webcam" in device.name.lower()  # never the RealSense
     finally:
         device.close()
+
+
+def test_a_folder_of_nyu_depth_images_plays_as_depth_frames(tmp_path) -> None:
+    import cv2
+    import numpy as np
+
+    depth = np.full((48, 64), 700, np.uint16)
+    bgr = np.zeros((48, 64, 3), np.uint8)
+    bgr[..., 1], bgr[..., 0] = depth >> 8, depth & 0xFF  # NYU: depth = (G << 8) | B
+    for i in (1, 2):
+        cv2.imwrite(str(tmp_path / f"depth_1_{i:07d}.png"), bgr)
+    device = open_source(parse_source(str(tmp_path)), SourceOptions(realtime=False))
+    try:
+        fs = device.read()
+        assert fs is not None and fs.frames[0].depth is not None
+        assert int(fs.frames[0].depth[0, 0]) == 700
+    finally:
+        device.close()
