@@ -119,12 +119,12 @@ def _plot_pck_cv2(path: Path, thresholds: np.ndarray, frames: np.ndarray, joints
     cv2.imwrite(str(path), img)
 
 
-def stage_estimates(est: V2VEstimator, es, seed: str, noise_mm: float, passes: int
+def stage_estimates(est: V2VEstimator, es, seed: str, noise_mm: float, passes: int, refpoint: Path | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Joints ``(N, 21, 3)``, confidences ``(N, 21)`` and cube centres ``(N, 3)`` from the live stage,
     one cold start per frame (no tracking between the eval set's frames)."""
-    stage = V2VDepthEstimator(V2VStageConfig(passes=passes, cold_passes=passes, max_hands=1, min_score=0.0),
-                              estimator=est)  # fmt: skip
+    stage = V2VDepthEstimator(V2VStageConfig(passes=passes, cold_passes=passes, max_hands=1, min_score=0.0,
+                                             refpoint_weights=refpoint), estimator=est)  # fmt: skip
     rng = np.random.default_rng(20261123)
     N = len(es)
     joints = np.full(es.joints.shape, np.nan)
@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", choices=("gt", "detector", "depth"), default="gt",
                     help="where the reference point comes from (see the module doc)")
+    ap.add_argument("--refpoint", type=Path, default=None,
+                    help="RefPointNet weights applied to the live stage's reference points (detector/depth seeds)")
     ap.add_argument("--seed-noise-mm", type=float, default=15.0, help="detector seed error per axis (mm)")
     ap.add_argument("--passes", type=int, default=None,
                     help="re-centring passes of the live stage (default: the stage's, 2 seeded / 4 cold)")
@@ -242,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.passes is None:
             args.passes = V2VStageConfig.cold_passes if args.seed == "depth" else V2VStageConfig.passes
-        joints, conf, _ = stage_estimates(est, es, args.seed, args.seed_noise_mm, args.passes)
+        joints, conf, _ = stage_estimates(est, es, args.seed, args.seed_noise_mm, args.passes, args.refpoint)
     total_s = time.perf_counter() - t0
     err = np.linalg.norm(joints - es.joints, axis=-1)
     ok = np.isfinite(err).all(1)
@@ -261,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         "seed": args.seed,
         "seed_noise_mm": args.seed_noise_mm if args.seed == "detector" else None,
         "passes": args.passes if args.seed != "gt" else None,
+        "refpoint": str(args.refpoint) if args.refpoint else None,
         "mean_mm": float(err[ok].mean()) if ok.any() else None,
         "median_mm": float(np.median(err[ok])) if ok.any() else None,
         "per_joint_mm": {JOINT_NAMES[j]: float(err[ok, j].mean()) for j in range(err.shape[1])} if ok.any() else {},
@@ -283,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = args.out or args.weights.parent
     out.mkdir(parents=True, exist_ok=True)
-    tag = name if args.seed == "gt" else f"{name}_seed_{args.seed}"
+    tag = name if args.seed == "gt" else f"{name}_seed_{args.seed}" + ("_refpoint" if args.refpoint else "")
     (out / f"eval_{tag}.json").write_text(json.dumps(res, indent=1) + "\n")
     png = out / f"eval_{tag}_pck.png"
     title = (f"{name} ({args.seed} seed) on {Path(args.eval_set).name} ({len(es)} frames): mean {res['mean_mm']:.1f} mm"

@@ -69,6 +69,8 @@ class V2VStageConfig:
         min_score: hands whose mean heatmap confidence is below this are dropped (no hand there).
         merge_mm: two estimates whose joint centroids are closer than this are one hand.
         crop: the depth segmentation settings of the cold-start and 2D-seeded searches.
+        refpoint_weights: a trained :class:`models.v2v.RefPointNet` (the paper's reference-point
+            refinement) applied to every centre of mass before the cube is cut; None = off.
     """
 
     weights: Path = DEFAULT_V2V_WEIGHTS
@@ -83,6 +85,7 @@ class V2VStageConfig:
     min_score: float = 0.15
     merge_mm: float = 60.0
     crop: CropConfig = CropConfig()
+    refpoint_weights: Path | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("replace", "fallback"):
@@ -123,7 +126,11 @@ class V2VDepthEstimator:
         if estimator is None and not Path(config.weights).is_file():
             raise FileNotFoundError(f"V2V-PoseNet weights {config.weights} not found; train them with "
                                     "`python scripts/train_v2v.py` or pass --v2v-weights")  # fmt: skip
+        if config.refpoint_weights is not None and not Path(config.refpoint_weights).is_file():
+            raise FileNotFoundError(f"RefPointNet weights {config.refpoint_weights} not found; train them with "
+                                    "`python scripts/train_v2v.py --model refpoint`")  # fmt: skip
         self._estimator = estimator
+        self._refpoint = None
         # per view: (frame index, joint centroids mm) of the hands last seen
         self._seen: dict[int, tuple[int, list[np.ndarray]]] = {}
 
@@ -158,6 +165,16 @@ class V2VDepthEstimator:
             log.info("V2V-PoseNet %s on %s (grid %d, cube %.0f mm)", path.name, device, self._estimator.grid,
                      self._estimator.cube_mm)  # fmt: skip
         return self._estimator
+
+    @property
+    def refpoint(self):  # -> models.v2v_infer.RefPointRefiner | None
+        """The reference-point refinement network, loaded on first use (None when not configured)."""
+        if self._refpoint is None and self.config.refpoint_weights is not None:
+            from models.v2v import load_weights
+            from models.v2v_infer import RefPointRefiner
+
+            self._refpoint = RefPointRefiner(load_weights(self.config.refpoint_weights, device="cpu"))
+        return self._refpoint
 
     def reset(self) -> None:
         """Forget the tracked hands (a new sequence)."""
@@ -203,6 +220,8 @@ class V2VDepthEstimator:
         est = None
         for _ in range(cfg.cold_passes if cold else cfg.passes):
             refs = np.stack([hand_reference_point(depth, K, c, cfg.region_mm)[0] for c in centres])
+            if self.refpoint is not None:
+                refs = self.refpoint.refine_batch([depth] * len(refs), K, refs)
             est = self.estimator.estimate_batch([depth] * len(refs), K, refs)
             new = np.nanmean(est.joints, axis=1) if est.valid.any() else centres
             centres = np.where(np.isfinite(new), new, centres)
