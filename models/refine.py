@@ -117,7 +117,9 @@ def refine_xyz(xyz: np.ndarray, dataset: str, steps: Sequence[str], prior: PoseP
     for step in (s for s in STEP_ORDER if s in steps):
         if step == "refiner":
             model = refiner if refiner is not None else _load_refiner(dataset)
-            refined = np.asarray(model.refine(out), dtype=np.float64)
+            # the refiner works in the OpenCV camera frame (y down); NYU's benchmark frame has y up
+            flip = np.array([1.0, float(np.sign(benchmark_params(dataset).fy)), 1.0])
+            refined = np.asarray(model.refine(out * flip), dtype=np.float64) * flip
             if refined.shape != out.shape:
                 raise RefineError(f"the refiner returned {refined.shape} for input {out.shape}")
             out = refined
