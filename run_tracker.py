@@ -6,6 +6,8 @@ Examples:
   python run_tracker.py --source webcam:1 --calib my_cam.json
   python run_tracker.py --source clip.mp4 --no-view --export joints.jsonl
   python run_tracker.py --source demo --no-view --save-video out/demo_view.mp4
+  python run_tracker.py --source rig:my_rig.toml --export world.jsonl   # multi-camera rig, world frame
+  python run_tracker.py --source synthetic:3:ring:4 --prior --refine    # synthetic 4-camera rig
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tracker.loop import Channel
+    from tracker.sources import SourceSpec
     from tracker.stats import LoopStats
     from tracker.types import FrameResult
 
@@ -39,6 +42,7 @@ class Exit(enum.IntEnum):
     CALIBRATION = 6  # intrinsics / calibration file missing or malformed
     VIEW = 7  # the requested view or video output cannot be created
     ACCEL = 8  # --device cuda without a usable CUDA device
+    MODEL = 9  # a model asked for (--prior, --refine, --fusion learned) cannot be loaded
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -53,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_argument_group("input")
     src.add_argument("--source", default="auto",
                      help="auto (default: webcam 0, else the demo), demo, webcam[:N | :/dev/videoN], "
-                          "a video file, or a folder of images")  # fmt: skip
+                          "realsense[:SERIAL], synthetic[:SEED[:LAYOUT:N[@VIEW]]], rig:RIG.toml, a video file, "
+                          "a recording (.db3/.bag), or a folder of images")  # fmt: skip
     src.add_argument("--intrinsics", "--calib", dest="calib", metavar="FILE",
                      help="camera calibration (JSON fx/fy/cx/cy, OpenCV YAML/XML, or aniposelib TOML); "
                           "without it a default from --hfov is used and 3D is approximate")  # fmt: skip
@@ -89,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     trk.add_argument("--hand-scale", type=float, default=1.0,
                      help="your hand's size relative to an average adult hand; fixes the absolute depth "
                           "(default 1.0)")  # fmt: skip
+    trk.add_argument("--prior", nargs="?", const=True, default=False, type=Path, metavar="FILE",
+                     help="pull the 3D joints towards a pose prior (default file: the shipped "
+                          "models/weights/prior_mp21.npz)")  # fmt: skip
+    trk.add_argument("--refine", nargs="?", const=True, default=False, type=Path, metavar="FILE",
+                     help="masked joint refiner on the 3D joints (default file: the shipped "
+                          "models/weights/refiner_mp21.pt)")  # fmt: skip
+    trk.add_argument("--fusion", choices=("ransac", "dlt", "learned"), default="ransac",
+                     help="rig sources: how the views' 2D joints become one world-frame hand: ransac (default; "
+                          "robust to a view's bad detection), dlt (weighted least squares over all views), "
+                          "learned (the HaMuCo-style fusion network, models/weights/hamuco.pt)")  # fmt: skip
     trk.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                      help="where torch models run (auto: CUDA when available)")  # fmt: skip
 
@@ -100,6 +115,28 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     out.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
+
+
+def is_rig_source(spec: SourceSpec) -> bool:
+    """True for sources that deliver several views per frame set: ``rig:RIG.toml`` and whole
+    synthetic rigs (``synthetic:SEED:desk|ring:N`` without ``@VIEW``)."""
+    if spec.kind == "rig":
+        return True
+    return spec.kind == "synthetic" and isinstance(spec.target, tuple) and spec.target[1] != "single" \
+        and spec.view is None
+
+
+def check_rig_calibrated(path: str) -> None:
+    """Raise :class:`tracker.intrinsics.CalibrationError` for a rig file without a calibration whose
+    cameras do not bring their own extrinsics (only synthetic views do): it could capture but not
+    triangulate."""
+    from tracker.intrinsics import CalibrationError
+    from tracker.rig import load_rig
+
+    rig = load_rig(path)
+    if rig.calibration is None and not all(c.source.lower().startswith("synthetic") for c in rig.cameras):
+        raise CalibrationError(f"rig {path} has no calibration = \"...\" file, so its cameras' positions are "
+                               f"unknown: calibrate it first (python -m tracker.calibrate --rig {path}, see README)")
 
 
 def resolve_torch_device(choice: str) -> str:
@@ -168,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    if args.v2v_weights is not None and not args.v2v_weights.is_file():
+        log.error("--v2v-weights %s: no such file (train one with `python scripts/train_v2v.py`)", args.v2v_weights)
+        return Exit.USAGE
 
     from devices.base import DeviceDisconnectedError, DeviceError, RecordingError
     from tracker.export import open_exporter
@@ -178,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     from tracker.lift import LiftConfig
     from tracker.one_euro import parse_smoothing
     from tracker.progress import ProgressLog
+    from tracker.rig import RigFileError
     from tracker.rgb import RgbPipelineConfig, build_rgb_pipeline
+    from tracker.rig_pipeline import (ModelUnavailableError, RigPipelineConfig, build_rig_pipeline, prior_stage,
+                                      refiner_stage, with_stages)  # fmt: skip
     from tracker.v2v_stage import V2VStageConfig
     from tracker.sources import SourceOptions, open_source, parse_source
 
@@ -230,13 +273,18 @@ def main(argv: list[str] | None = None) -> int:
         # In a window the demo loops until the window is closed; headless it plays once.
         loop_playback = args.loop or (show and spec.kind in ("auto", "demo") and args.frames is None)
         options = SourceOptions(intrinsics, realtime, loop_playback, args.width, args.height, args.fps, args.hfov)
+        if spec.kind == "rig":
+            check_rig_calibrated(str(spec.target))
         device = open_source(spec, options)
     except RecordingError as exc:
         log.error("%s", exc)
         return Exit.RECORDING
-    except DeviceError as exc:
+    except (DeviceError, RigFileError) as exc:
         log.error("%s", exc)
         return Exit.SOURCE
+    except CalibrationError as exc:
+        log.error("calibration: %s", exc)
+        return Exit.CALIBRATION
     log.info("source: %s (%s)", device.name, "live" if device.live else "playback")
 
     sinks = []
@@ -250,15 +298,33 @@ def main(argv: list[str] | None = None) -> int:
         log.error("%s", exc)
         return Exit.USAGE
 
-    depth_config = DepthLiftConfig() if args.estimator in ("fused", "v2v") else None
-    v2v_config = None
-    if args.estimator in ("fused", "v2v"):
-        v2v_config = V2VStageConfig(mode="replace" if args.estimator == "v2v" else "fallback",
-                                    max_hands=args.max_hands, device=None if args.device == "auto" else args.device,
-                                    **({"weights": args.v2v_weights} if args.v2v_weights else {}))  # fmt: skip
-    pipeline = build_rgb_pipeline(RgbPipelineConfig(mediapipe=mp_config, lift=lift_config, depth=depth_config,
-                                                    v2v=v2v_config,
-                                                    smoothing=smoothing))
+    try:
+        if is_rig_source(spec):
+            log.info("rig source: MediaPipe per view, %s fusion into the world frame", args.fusion)
+            pipeline = build_rig_pipeline(RigPipelineConfig(mediapipe=mp_config, fusion=args.fusion, prior=args.prior,
+                                                            refiner=args.refine, smoothing=smoothing))  # fmt: skip
+        else:
+            depth_config = DepthLiftConfig() if args.estimator in ("fused", "v2v") else None
+            v2v_config = None
+            if args.estimator in ("fused", "v2v"):
+                v2v_config = V2VStageConfig(mode="replace" if args.estimator == "v2v" else "fallback",
+                                            max_hands=args.max_hands,
+                                            device=None if args.device == "auto" else args.device,
+                                            **({"weights": args.v2v_weights} if args.v2v_weights else {}))  # fmt: skip
+            pipeline = build_rgb_pipeline(RgbPipelineConfig(mediapipe=mp_config, lift=lift_config, depth=depth_config,
+                                                            v2v=v2v_config, smoothing=smoothing))  # fmt: skip
+            extra = []
+            if args.prior is not False:
+                extra.append(("prior", prior_stage(None if args.prior is True else args.prior)))
+            if args.refine is not False:
+                extra.append(("refiner", refiner_stage(None if args.refine is True else args.refine)))
+            pipeline = with_stages(pipeline, extra, before="smoothing")
+    except ModelUnavailableError as exc:
+        device.close()
+        if exporter is not None:
+            exporter.close()
+        log.error("%s", exc)
+        return Exit.MODEL
     loop = StreamingLoop(device, pipeline, sinks, max_frames=args.frames)
     stop = threading.Event()
     wants_view = show or bool(args.save_video)

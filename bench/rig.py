@@ -10,10 +10,10 @@ displaced by 50-200 px, confidences in [0.5, 1]. Cases:
 
 Each call is timed alone after a warm-up (Numba compile); rounds alternate the implementations;
 medians over all calls. ``ratio`` = baseline / ours (> 1: Numba is faster). The rig loop's FPS
-(4 synthetic 640x480 views through the streaming loop, goal >= 15 FPS) is :func:`rig_loop_fps`,
-kept apart: it is not measured yet (see its docstring).
+(4 synthetic 640x480 views through the rig pipeline, goal >= 15 FPS) is :func:`rig_loop_fps`
+(``--no-loop`` skips it; it takes ~30 s).
 
-    python bench/rig.py [--rounds 5] [--reps 200] [--json]
+    python bench/rig.py [--rounds 5] [--reps 200] [--loop-frames 60] [--no-loop] [--json]
 """
 
 from __future__ import annotations
@@ -112,40 +112,152 @@ def time_case(name: str, fns: dict[str, Callable[[], object]], rounds: int, reps
     }
 
 
-# ------------------------------------------------------------------------------- rig loop (pending)
+# ------------------------------------------------------------------------------------- rig loop
+
+LOOP_VIEWS = 4
+GOAL_FPS = 15.0
 
 
-def rig_loop_fps(seconds: float = 10.0) -> dict | None:
-    """FPS of the live rig loop: 4 synthetic 640x480 views -> MediaPipe per view -> RigTriangulator.
+def _rig_framesets(n: int, seed: int = 7) -> list:
+    """``n`` frame sets of a synthetic 4-view ring rig (640x480 RGB, one hand), rendered up front."""
+    from devices.synthetic import SyntheticDevice
+    from models.synthetic import SceneConfig
 
-    Not measured yet (returns None): to be finished by the lead with ``devices/rig.py`` (a
-    ``RigDevice`` over 4 synthetic views of one scene), MediaPipe run per view (``view`` = frame
-    index), :class:`tracker.triangulate.RigTriangulator` on the frame's cameras, driven by
-    :class:`tracker.loop.StreamingLoop` for ``seconds``; report ``{"name": "rig_loop_4x640x480",
-    "fps": ..., "goal_fps": 15, "baseline": "bare MediaPipe on the 4 views, one thread"}``.
+    dev = SyntheticDevice(seed, SceneConfig(num_frames=n, layout="ring", num_views=LOOP_VIEWS), with_depth=False)
+    dev.open()
+    try:
+        return [dev.read() for _ in range(n)]
+    finally:
+        dev.close()
+
+
+def _time_pipeline(pipeline, framesets: list, warmup: int = 5) -> tuple[list[float], dict[str, float]]:
+    """Per-frame-set wall times (ms) after ``warmup`` sets, and each stage's median ms."""
+    for fs in framesets[:warmup]:
+        pipeline(fs)
+    times, stages = [], {}
+    for fs in framesets[warmup:]:
+        t0 = time.perf_counter()
+        result = pipeline(fs)
+        times.append((time.perf_counter() - t0) * 1e3)
+        for k, v in result.timings_ms.items():
+            stages.setdefault(k, []).append(v)
+    return times, {k: round(float(np.median(v)), 2) for k, v in stages.items()}
+
+
+def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
+    """FPS of the live rig pipeline: 4 synthetic 640x480 views -> MediaPipe per view (tracking mode,
+    full model) -> RANSAC fusion -> identity -> smoothing, headless, as fast as it goes.
+
+    Rows (all on the same ``frames`` frame sets, rendered before timing, as a live rig whose
+    cameras cost the host little):
+
+    * ``rig_pipeline_4x640x480``: :func:`tracker.rig_pipeline.build_rig_pipeline` with 2 MediaPipe
+      threads (the default); ``baseline`` bare MediaPipe on the 4 views one after the other (the
+      same graphs, nothing else), so ``ratio`` > 1 means the pipeline is faster than running the
+      detector sequentially.
+    * ``rig_pipeline_4x640x480_1thread``: the same pipeline with the views run sequentially.
+    * ``rig_pipeline_4x640x480_lite``: 2 threads, MediaPipe's lite landmark model (``--model lite``).
+    * ``rig_loop_synthetic_device``: the whole :class:`tracker.loop.StreamingLoop` for ``seconds``
+      with the synthetic device rendering the 4 views live in its capture thread (rendering competes
+      with the pipeline for the same cores; a camera would not); baseline the device alone.
+
+    Goal: >= 15 FPS on 2 CPU cores.
     """
-    return None
+    import threading
+
+    from devices.synthetic import SyntheticDevice
+    from models.synthetic import SceneConfig
+    from tracker.loop import StreamingLoop
+    from tracker.mediapipe_hands import MediaPipeConfig
+    from tracker.rig_pipeline import MultiViewLandmarks, RigPipelineConfig, build_rig_pipeline
+
+    framesets = _rig_framesets(frames)
+    rows = []
+
+    bare = MultiViewLandmarks(workers=1, num_views=LOOP_VIEWS)
+    base_times, _ = _time_pipeline(lambda fs: _Result(bare(fs, [])), framesets)
+    bare.close()
+    base_ms = float(np.median(base_times))
+
+    for name, workers, complexity in (("rig_pipeline_4x640x480", 2, 1), ("rig_pipeline_4x640x480_1thread", 1, 1),
+                                      ("rig_pipeline_4x640x480_lite", 2, 0)):
+        config = RigPipelineConfig(mediapipe=MediaPipeConfig(model_complexity=complexity), workers=workers)
+        pipeline = build_rig_pipeline(config, num_views=LOOP_VIEWS)
+        times, stages = _time_pipeline(pipeline, framesets)
+        pipeline.close()
+        med = float(np.median(times))
+        rows.append({
+            "name": name, "what": f"{LOOP_VIEWS} synthetic 640x480 views, MediaPipe {('lite', 'full')[complexity]}, "
+                                  f"RANSAC, {workers} thread(s)",
+            "median_ms": med, "p95_ms": float(np.percentile(times, 95)), "fps": 1e3 / med,
+            "baseline": "bare MediaPipe on the 4 views, one thread", "baseline_median_ms": base_ms,
+            "ratio": base_ms / med, "stages_median_ms": stages, "goal_fps": GOAL_FPS, "goal_met": 1e3 / med >= GOAL_FPS,
+        })  # fmt: skip
+
+    config = SceneConfig(num_frames=300, layout="ring", num_views=LOOP_VIEWS)
+    dev = SyntheticDevice(7, config, with_depth=False, loop=True)
+    dev.open()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < min(seconds, 3.0):
+        dev.read()
+        n += 1
+    device_fps = n / (time.perf_counter() - t0)
+    dev.close()
+    pipeline = build_rig_pipeline(RigPipelineConfig(), num_views=LOOP_VIEWS)
+    stop = threading.Event()
+    dev = SyntheticDevice(7, config, with_depth=False, loop=True)
+    dev.open()
+    loop = StreamingLoop(dev, pipeline, [])
+    timer = threading.Timer(seconds, stop.set)
+    timer.start()
+    try:
+        loop.run(stop)
+    finally:
+        timer.cancel()
+        dev.close()
+        pipeline.close()
+    stats = loop.snapshot()
+    total = stats.stages.get("total")
+    rows.append({
+        "name": "rig_loop_synthetic_device", "what": f"StreamingLoop {seconds:g} s, device rendering 4 views live",
+        "median_ms": total.p50_ms if total else float("nan"), "p95_ms": total.p95_ms if total else float("nan"),
+        "fps": stats.fps, "processed": stats.processed,
+        "baseline": "the synthetic device alone (render only)", "baseline_median_ms": 1e3 / device_fps,
+        "ratio": stats.fps / device_fps, "stages_median_ms": {k: round(v.p50_ms, 2) for k, v in stats.stages.items()},
+        "goal_fps": GOAL_FPS, "goal_met": stats.fps >= GOAL_FPS,
+    })  # fmt: skip
+    return rows
+
+
+class _Result:
+    """The ``timings_ms`` a bare detector lacks, so :func:`_time_pipeline` can time it too."""
+
+    def __init__(self, hands: list) -> None:
+        self.hands = hands
+        self.timings_ms: dict[str, float] = {}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
     ap.add_argument("--reps", type=int, default=200, help="timed Numba calls per round (default 200)")
+    ap.add_argument("--loop-frames", type=int, default=60, help="frame sets per rig-loop row (default 60)")
+    ap.add_argument("--no-loop", action="store_true", help="kernels only, skip the rig loop")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
     import numba
 
     results = [time_case(n, f, args.rounds, args.reps) for n, f in cases().items()]
-    loop = rig_loop_fps()
-    if loop is not None:
-        results.append(loop)
+    loop = [] if args.no_loop else rig_loop_fps(args.loop_frames)
     machine = {
         "python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
         "numba": numba.__version__, "numba_threads": numba.get_num_threads(), "numpy": np.__version__,
         "rounds": args.rounds, "reps": args.reps,
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }  # fmt: skip
     if args.json:
-        print(json.dumps({"machine": machine, "results": results}, indent=1))
+        print(json.dumps({"machine": machine, "results": results + loop}, indent=1))
         return 0
     print(f"{os.cpu_count()} CPUs, numba {machine['numba_threads']} threads; {args.rounds} rounds")
     print(f"{'case':22s} {'numba ms':>9s} {'p95':>7s} {'numpy ms':>9s} {'ratio':>7s} {'goal':>6s} {'max diff mm':>11s}")
@@ -153,8 +265,13 @@ def main() -> int:
         goal = "" if r["goal_ms"] is None else ("ok" if r["goal_met"] else "MISSED")
         print(f"{r['name']:22s} {r['median_ms']:9.3f} {r['p95_ms']:7.3f} {r['baseline_median_ms']:9.3f} "
               f"{r['ratio']:7.1f} {goal:>6s} {r['max_diff_numpy_mm']:11.2e}")  # fmt: skip
-    if loop is None:
-        print("rig loop FPS (4 x 640x480 synthetic views): not measured yet, see rig_loop_fps()")
+    if loop:
+        print(f"\nrig loop, {LOOP_VIEWS} x 640x480 synthetic views (load average {machine['load_average']})")
+        print(f"{'case':32s} {'ms':>7s} {'p95':>7s} {'FPS':>6s} {'base ms':>8s} {'ratio':>6s} {'goal':>6s}  stages ms")
+        for r in loop:
+            stages = " ".join(f"{k} {v:.1f}" for k, v in r["stages_median_ms"].items())
+            print(f"{r['name']:32s} {r['median_ms']:7.1f} {r['p95_ms']:7.1f} {r['fps']:6.1f} "
+                  f"{r['baseline_median_ms']:8.1f} {r['ratio']:6.2f} {'ok' if r['goal_met'] else 'MISSED':>6s}  {stages}")
     return 0
 
 

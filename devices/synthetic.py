@@ -9,15 +9,9 @@ handedness, action), so the whole pipeline can be run and scored without a camer
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
-
-from tracker.types import Frame, FrameSet, GroundTruth
+from tracker.types import FrameSet
 
 from ._common import DeviceBase, Pacer
-
-if TYPE_CHECKING:
-    from models.render import RenderConfig
-    from models.synthetic import Scene
 
 __all__ = ["SyntheticDevice"]
 
@@ -89,7 +83,7 @@ class SyntheticDevice(DeviceBase):
         Raises:
             RuntimeError: the device is not open.
         """
-        from models.synthetic import render_frameset
+        from models.synthetic import render_frame, render_frameset
 
         if self.scene is None:
             raise self._not_open()
@@ -107,21 +101,9 @@ class SyntheticDevice(DeviceBase):
         index = self._pass * len(self.scene) + t
         if self.view is None:
             return render_frameset(self.scene, t, self.render_config, self.with_depth, timestamp=stamp, index=index)
-        return FrameSet.single(_view_frame(self.scene, t, self.view, self.render_config, self.with_depth, stamp, index))
+        return FrameSet.single(render_frame(self.scene, t, self.view, self.render_config, self.with_depth, stamp, index))
 
     def close(self) -> None:
         """Release the scene (safe to call twice)."""
         self.scene = None
 
-
-def _view_frame(scene: Scene, t: int, view: int, render_config: RenderConfig, with_depth: bool, timestamp: float,
-                index: int) -> Frame:
-    """Frame ``t`` of camera ``view`` alone, as :func:`models.synthetic.render_frameset` makes it."""
-    from models.synthetic import render_view
-
-    r = render_view(scene, t, view, render_config)
-    gt = GroundTruth(joints_3d=r.joints_cam, joints_2d=r.joints_2d, visible=r.visible,
-                     handedness=tuple(h.handedness for h in scene.hands),
-                     actions=tuple(str(h.motion.actions[t]) for h in scene.hands),
-                     joints_world=scene.joints_world(t), mask=r.mask)  # fmt: skip
-    return Frame(r.rgb, timestamp, index, scene.cameras[view], r.depth if with_depth else None, gt)

@@ -3,7 +3,8 @@
 * :mod:`kernels.depth`: depth image -> camera-frame points, centre of mass.
 * :mod:`kernels.voxel`: the V2V-PoseNet grid convention (defined there once) and occupancy grids.
 * :mod:`kernels.heatmap`: Gaussian heatmap targets and the sub-voxel argmax read-out.
-* :mod:`kernels.triangulate`: weighted multi-view DLT and reprojection errors.
+* :mod:`kernels.triangulate`: weighted multi-view DLT, RANSAC over views, reprojection errors and
+  per-point statistics (RMS error, propagated uncertainty).
 * :mod:`kernels.reference`: plain NumPy references of all of the above (tests and benchmarks).
 
 Every kernel compiles on first use (``cache=True``: once per machine, kept in ``__pycache__``).
@@ -20,7 +21,16 @@ from .heatmap import (
     subvoxel_argmax_batch,
     subvoxel_argmax_into,
 )
-from .triangulate import reprojection_errors, triangulate_dlt, triangulate_dlt_batch, triangulate_dlt_into
+from .triangulate import (
+    reprojection_errors,
+    triangulate_dlt,
+    triangulate_dlt_batch,
+    triangulate_dlt_into,
+    triangulate_ransac,
+    triangulate_ransac_batch,
+    triangulate_ransac_into,
+    triangulation_stats,
+)
 from .voxel import (
     cube_pixel_bbox,
     grid_params,
@@ -57,5 +67,9 @@ __all__ = [
     "triangulate_dlt",
     "triangulate_dlt_batch",
     "triangulate_dlt_into",
+    "triangulate_ransac",
+    "triangulate_ransac_batch",
+    "triangulate_ransac_into",
+    "triangulation_stats",
     "reprojection_errors",
 ]

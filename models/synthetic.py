@@ -40,6 +40,7 @@ __all__ = [
     "rig_cameras",
     "sample_scene",
     "render_view",
+    "render_frame",
     "render_frameset",
     "frame_rng",
     "SENSOR_LIKE",
@@ -324,21 +325,31 @@ def render_view(scene: Scene, t: int, view: int, config: RenderConfig = RenderCo
     return render(cam, hands, config, rng, background)
 
 
+def render_frame(scene: Scene, t: int, view: int, config: RenderConfig = RenderConfig(), with_depth: bool = True,
+                 timestamp: float | None = None, index: int | None = None) -> Frame:
+    """Frame ``t`` of camera ``view`` as a :class:`Frame` with its :class:`GroundTruth`.
+
+    The same frame, bit for bit, as view ``view`` of :func:`render_frameset`. ``timestamp`` (s) and
+    ``index`` default to ``t / fps`` and ``t``; ``with_depth=False`` leaves out the depth image.
+    """
+    stamp = t / scene.fps if timestamp is None else timestamp
+    index = t if index is None else index
+    r = render_view(scene, t, view, config)
+    gt = GroundTruth(
+        joints_3d=r.joints_cam, joints_2d=r.joints_2d, visible=r.visible,
+        handedness=tuple(h.handedness for h in scene.hands),
+        actions=tuple(str(h.motion.actions[t]) for h in scene.hands),
+        joints_world=scene.joints_world(t), mask=r.mask)  # fmt: skip
+    return Frame(r.rgb, stamp, index, scene.cameras[view], r.depth if with_depth else None, gt)
+
+
 def render_frameset(scene: Scene, t: int, config: RenderConfig = RenderConfig(), with_depth: bool = True,
                     timestamp: float | None = None, index: int | None = None) -> FrameSet:
-    """All views of frame ``t`` as a :class:`FrameSet` with :class:`GroundTruth` on every frame.
+    """All views of frame ``t`` as a :class:`FrameSet` with :class:`GroundTruth` on every frame
+    (:func:`render_frame` per view).
 
     ``timestamp`` (s) and ``index`` default to ``t / fps`` and ``t``."""
     stamp = t / scene.fps if timestamp is None else timestamp
     index = t if index is None else index
-    frames = []
-    for v, cam in enumerate(scene.cameras):
-        r = render_view(scene, t, v, config)
-        gt = GroundTruth(
-            joints_3d=r.joints_cam, joints_2d=r.joints_2d, visible=r.visible,
-            handedness=tuple(h.handedness for h in scene.hands),
-            actions=tuple(str(h.motion.actions[t]) for h in scene.hands),
-            joints_world=scene.joints_world(t), mask=r.mask)
-        frames.append(Frame(r.rgb, stamp, index, cam, r.depth if with_depth else None, gt))
-    return FrameSet(tuple(frames), stamp, index)
-
+    frames = tuple(render_frame(scene, t, v, config, with_depth, stamp, index) for v in range(len(scene.cameras)))
+    return FrameSet(frames, stamp, index)

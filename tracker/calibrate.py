@@ -857,7 +857,7 @@ def _calibrate_cli(p: argparse.ArgumentParser, args: argparse.Namespace, board: 
         from tracker.rig import RigFileError, load_rig  # imported only when a rig file is used
 
         try:
-            spec = load_rig(args.rig)
+            spec = load_rig(args.rig, calibration=False)
         except RigFileError as e:
             raise CalibrationError(str(e)) from e
         sources = [cam.source for cam in spec.cameras]

@@ -2,14 +2,19 @@
 
 Every format holds, per hand and frame: timestamp (s), frame index, track id, handedness (+ score),
 hand score, view, ``joints_2d`` (21 x 2 px), ``joints_3d`` (21 x 3 mm, camera frame; null / NaN
-when unknown) and per-joint confidence, joints in the order of :mod:`tracker.joints`.
+when unknown) and per-joint confidence, joints in the order of :mod:`tracker.joints`. Hands of a
+multi-camera rig (``view`` -1) also carry ``joints_world`` (21 x 3 mm, the rig's world frame) and
+``uncertainty_mm`` (21, per-joint 1-sigma mm; null / inf where a joint was not triangulated):
+in ``.jsonl`` as two more keys of those hands, in ``.npz`` as arrays (NaN for hands without them);
+``.csv`` keeps the camera-frame columns only.
 
 * ``.jsonl``: one JSON object per processed frame (frames without hands too), flushed per line so
   an interrupted run keeps everything written so far.
 * ``.csv``: one row per hand per frame, a header naming every column (``index_tip_x`` ...).
 * ``.npz``: arrays, written at close: ``frame_timestamp`` (F,), ``frame_index`` (F,), and per hand
   row ``hand_frame`` (H,) index into the frame arrays, ``track_id``, ``handedness``, ``joints_2d``
-  (H, 21, 2), ``joints_3d`` (H, 21, 3) NaN when unknown, ``confidence`` (H, 21), plus ``joint_names``.
+  (H, 21, 2), ``joints_3d`` (H, 21, 3) NaN when unknown, ``confidence`` (H, 21), ``joints_world``
+  (H, 21, 3) and ``uncertainty_mm`` (H, 21) NaN when unknown, plus ``joint_names``.
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ def _round(a: np.ndarray, decimals: int) -> list[Any]:
 
 
 def hand_to_dict(hand: HandPose) -> dict[str, Any]:
-    """A JSON-ready dict of one hand (px and mm rounded to 0.01, NaN -> null)."""
-    return {
+    """A JSON-ready dict of one hand (px and mm rounded to 0.01, NaN / inf -> null).
+
+    ``joints_world`` and ``uncertainty_mm`` are present only when the hand has them (rig mode)."""
+    out = {
         "id": hand.track_id,
         "handedness": hand.handedness,
         "handedness_score": round(hand.handedness_score, 4),
@@ -45,6 +52,11 @@ def hand_to_dict(hand: HandPose) -> dict[str, Any]:
         "joints_3d": None if hand.joints_3d is None else _round(hand.joints_3d, 2),
         "confidence": [round(float(c), 4) for c in hand.confidence],
     }
+    if hand.joints_world is not None:
+        out["joints_world"] = _round(hand.joints_world, 2)
+    if hand.uncertainty_mm is not None:
+        out["uncertainty_mm"] = _round(np.asarray(hand.uncertainty_mm).reshape(1, -1), 2)[0]
+    return out
 
 
 class Exporter:
@@ -152,6 +164,10 @@ class NpzExporter(Exporter):
                 -1, NUM_JOINTS, 3
             ),
             confidence=np.array([h.confidence for h in hands], dtype=np.float64).reshape(-1, NUM_JOINTS),
+            joints_world=np.array([h.joints_world if h.joints_world is not None else nan3 for h in hands],
+                                  dtype=np.float64).reshape(-1, NUM_JOINTS, 3),
+            uncertainty_mm=np.array([h.uncertainty_mm if h.uncertainty_mm is not None else nan3[:, 0] for h in hands],
+                                    dtype=np.float64).reshape(-1, NUM_JOINTS),
             joint_names=np.array(JOINT_NAMES),
         )
         os.replace(tmp, self.path)

@@ -122,10 +122,16 @@ class RigSpec:
         return tuple(c.name for c in self.cameras)
 
 
-def load_rig(path: str | os.PathLike[str]) -> RigSpec:
+def load_rig(path: str | os.PathLike[str], *, calibration: bool = True) -> RigSpec:
     """Read and check a rig file (format in the module docstring); load its calibration, if any.
 
     Every camera's source is parsed as ``--source`` would parse it (files and folders must exist).
+
+    Args:
+        path: the rig file.
+        calibration: False skips reading the calibration file (it may not exist yet, e.g. when the
+            rig is being calibrated): ``RigSpec.calibration`` still names it, but every
+            ``RigCamera.camera`` is None.
 
     Raises:
         RigFileError: no such file, invalid TOML, unknown / missing / ill-typed keys, fewer than two
@@ -188,13 +194,15 @@ def load_rig(path: str | os.PathLike[str]) -> RigSpec:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise RigFileError(f"{path}: camera names must be unique; repeated: {', '.join(duplicates)}")
+    read_calibration = calibration
     calibration = data.get("calibration")
     calib_path: Path | None = None
     if calibration is not None:
         if not isinstance(calibration, str) or not calibration.strip():
             raise RigFileError(f"{path}: calibration must be the path of a calibration TOML file")
         calib_path = (base / Path(calibration).expanduser()).resolve()
-        cameras = list(_with_calibration(path, calib_path, cameras))
+        if read_calibration:
+            cameras = list(_with_calibration(path, calib_path, cameras))
     return RigSpec(tuple(cameras), calib_path, tolerance, drift, clock, path)
 
 

@@ -35,6 +35,16 @@ the hands when 3D hands first appear (their centroid, pulled 20 % towards the ca
 pyramid usually stays in view), and then stays where the user puts it
 (:meth:`TrackerView.reset_camera`, or the ``r`` key in a window, re-aims at the next update).
 
+**Rig mode.** A frame set of several views (a multi-camera rig, :mod:`tracker.rig_pipeline`) is
+shown differently: the image panel holds a grid of every view's image (:func:`rig_mosaic`) with
+each fused hand's ``joints_world`` reprojected into every view (``cv2.projectPoints`` with that
+camera's distortion) and each joint coloured by its quality: ``uncertainty_mm`` mapped from green
+(0 mm) to red (``ViewConfig.uncertainty_red_mm`` and more, or not triangulated), or the joint's
+confidence when a hand has no uncertainty, with a legend under the grid. The 3D panel shows the
+world joints and every camera's frustum (placed by its extrinsics) in the frame of the rig's first
+camera (the display frame above, so the first camera sits at the origin like the single camera does);
+the world frame (the calibration's) is its own small axis triad.
+
 **Threads.** Everything here belongs to one thread, the GUI thread (the one that built the view):
 :meth:`TrackerView.update` checks it. The pipeline hands results over through a non-blocking
 ``poll`` (see :func:`run_window`); nothing in this module sleeps or waits on the pipeline.
@@ -63,7 +73,7 @@ from vispy.scene import visuals
 
 from .joints import EDGES, FINGERS, WRIST
 from .stats import LoopStats
-from .types import FrameResult, FrameSet, HandPose, Intrinsics
+from .types import Camera, FrameResult, FrameSet, HandPose, Intrinsics
 
 __all__ = [
     "ViewUnavailableError",
@@ -74,6 +84,10 @@ __all__ = [
     "run_window",
     "camera_to_display",
     "confidence_colors",
+    "joint_quality",
+    "project_world",
+    "rig_mosaic",
+    "RigMosaic",
     "FINGER_COLORS",
     "EDGE_COLORS",
 ]
@@ -243,6 +257,151 @@ def _format_overlay(result: FrameResult, stats: LoopStats | None) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------------- rig mode
+
+#: Uncertainty (mm) drawn fully red in rig mode (and anything larger, or a joint not triangulated).
+UNCERTAINTY_RED_MM: Final = 20.0
+_LEGEND_PX: Final = 30
+
+
+def project_world(points_world: np.ndarray, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """World points ``(N, 3)`` mm -> ``(N, 2)`` pixels of ``camera``'s image (``cv2.projectPoints``
+    with its extrinsics and distortion), and ``(N,)`` bool: finite and in front of the camera."""
+    X = np.asarray(points_world, np.float64).reshape(-1, 3)
+    R = np.asarray(camera.extrinsics.R, np.float64)
+    t = np.asarray(camera.extrinsics.t, np.float64).reshape(3)
+    ok = np.isfinite(X).all(axis=1)
+    ok[ok] = (X[ok] @ R[2] + t[2]) > 1e-6
+    uv = np.full((len(X), 2), np.nan)
+    if ok.any():
+        rvec, _ = cv2.Rodrigues(R)
+        intr = camera.intrinsics
+        proj, _ = cv2.projectPoints(X[ok].reshape(-1, 1, 3), rvec, t.reshape(3, 1), intr.K,
+                                    np.asarray(intr.dist, np.float64))  # fmt: skip
+        uv[ok] = proj.reshape(-1, 2)
+    return uv, ok
+
+
+def joint_quality(hand: HandPose, uncertainty_red_mm: float = UNCERTAINTY_RED_MM) -> np.ndarray:
+    """``(21,)`` in [0, 1] for the colour scale of :func:`confidence_colors` (1 green, 0 red).
+
+    ``1 - uncertainty_mm / uncertainty_red_mm`` (clipped; not triangulated = inf = 0) when the hand
+    has an uncertainty, else its per-joint confidence.
+    """
+    if hand.uncertainty_mm is None:
+        return np.clip(np.nan_to_num(np.asarray(hand.confidence, np.float64)), 0.0, 1.0)
+    unc = np.nan_to_num(np.asarray(hand.uncertainty_mm, np.float64), nan=np.inf)
+    return np.clip(1.0 - unc / uncertainty_red_mm, 0.0, 1.0)
+
+
+def _rgb255(rgba: np.ndarray) -> tuple[int, int, int]:
+    return tuple(int(round(255 * float(c))) for c in rgba[:3])  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class RigMosaic:
+    """The rig's views tiled into one image (see :func:`rig_mosaic`).
+
+    Attributes:
+        image: ``(H, W, 3)`` uint8 RGB.
+        tiles: per view ``(x0, y0, scale)``: pixel ``(u, v)`` of that view lands at mosaic pixel
+            ``(x0 + u * scale, y0 + v * scale)`` (same pixel-corner convention as the images).
+        legend: True when a colour legend is drawn in the bottom ``_LEGEND_PX`` rows.
+    """
+
+    image: np.ndarray
+    tiles: tuple[tuple[int, int, float], ...]
+    legend: bool
+
+    def to_mosaic(self, view: int, uv: np.ndarray) -> np.ndarray:
+        """Pixels ``(N, 2)`` of view ``view`` -> mosaic pixels ``(N, 2)``."""
+        x0, y0, scale = self.tiles[view]
+        return np.asarray(uv, np.float64) * scale + np.array([x0, y0])
+
+
+def rig_mosaic(frameset: FrameSet, hands: Sequence[HandPose], tile_width: int = 640,
+               uncertainty_red_mm: float = UNCERTAINTY_RED_MM) -> RigMosaic:  # fmt: skip
+    """Every view's image in a grid (``ceil(sqrt(N))`` columns, rig order), each hand with
+    ``joints_world`` reprojected into every view and drawn on it: bones in their finger's colour,
+    joints coloured by :func:`joint_quality` (green good -> red), the camera's name in the tile's
+    corner, and a legend of the colour scale along the bottom.
+
+    Args:
+        frameset: the views (images RGB uint8, cameras with extrinsics world -> camera, mm).
+        hands: hands to draw; only those with ``joints_world`` are.
+        tile_width: width of each tile in mosaic pixels (images are scaled to it).
+        uncertainty_red_mm: uncertainty drawn fully red.
+    """
+    frames = frameset.frames
+    n = len(frames)
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    scales = [tile_width / f.image.shape[1] for f in frames]
+    tile_h = max(int(round(f.image.shape[0] * sc)) for f, sc in zip(frames, scales))
+    world_hands = [h for h in hands if h.joints_world is not None]
+    legend = True
+    out = np.full((rows * tile_h + (_LEGEND_PX if legend else 0), cols * tile_width, 3), 16, np.uint8)
+    tiles = []
+    for v, (frame, sc) in enumerate(zip(frames, scales)):
+        x0, y0 = (v % cols) * tile_width, (v // cols) * tile_h
+        img = frame.image[..., :3]
+        if sc != 1.0:
+            img = cv2.resize(img, (tile_width, int(round(img.shape[0] * sc))), interpolation=cv2.INTER_AREA)
+        out[y0 : y0 + img.shape[0], x0 : x0 + img.shape[1]] = img
+        tiles.append((x0, y0, sc))
+    mosaic = RigMosaic(out, tuple(tiles), legend)
+    shift = 4  # cv2 sub-pixel drawing: coordinates in 1/16 px
+    for v, frame in enumerate(frames):
+        x0, y0, _ = tiles[v]
+        tile = out[y0 : y0 + tile_h, x0 : x0 + tile_width]  # a view: drawing is clipped to the tile
+        for hand in world_hands:
+            uv, ok = project_world(hand.joints_world, frame.camera)
+            px = mosaic.to_mosaic(v, uv) - np.array([x0, y0])
+            fixed = np.round(np.nan_to_num(px) * (1 << shift) - 0.5 * (1 << shift)).astype(np.int64)
+            for (a, b), color in zip(EDGES, EDGE_COLORS):
+                if ok[a] and ok[b]:
+                    cv2.line(tile, tuple(fixed[a]), tuple(fixed[b]), _rgb255(color), 2, cv2.LINE_AA, shift)
+            colors = confidence_colors(joint_quality(hand, uncertainty_red_mm))
+            for j in np.flatnonzero(ok):
+                cv2.circle(tile, tuple(fixed[j]), 6 << shift, (10, 10, 10), -1, cv2.LINE_AA, shift)
+                cv2.circle(tile, tuple(fixed[j]), 4 << shift, _rgb255(colors[j]), -1, cv2.LINE_AA, shift)
+        cv2.putText(tile, frame.camera.name, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (240, 240, 240), 1, cv2.LINE_AA)
+    if legend:
+        _draw_legend(out, uncertainty_red_mm, any(h.uncertainty_mm is not None for h in world_hands))
+    return mosaic
+
+
+def _draw_legend(out: np.ndarray, red_mm: float, uncertainty: bool) -> None:
+    """Colour scale along the bottom ``_LEGEND_PX`` rows of ``out``."""
+    y0 = out.shape[0] - _LEGEND_PX
+    x0, width = 10, 200
+    ramp = confidence_colors(np.linspace(1.0, 0.0, width))[:, :3]
+    out[y0 + 8 : y0 + 22, x0 : x0 + width] = np.round(255 * ramp).astype(np.uint8)[None]
+    left, right = (("uncertainty 0 mm", f"{red_mm:g}+ mm / not triangulated") if uncertainty
+                   else ("confidence 1", "0"))  # fmt: skip
+    font, white = cv2.FONT_HERSHEY_SIMPLEX, (230, 230, 230)
+    cv2.putText(out, left, (x0 + width + 10, y0 + 20), font, 0.45, white, 1, cv2.LINE_AA)
+    (tw, _), _ = cv2.getTextSize(left, font, 0.45, 1)
+    cv2.putText(out, "->  " + right, (x0 + width + 20 + tw, y0 + 20), font, 0.45, white, 1, cv2.LINE_AA)
+
+
+def _camera_pose_in(camera: Camera, reference: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """``(R, t)`` taking ``camera``-frame points to ``reference``-frame points (mm)."""
+    Rc, tc = np.asarray(camera.extrinsics.R, np.float64), np.asarray(camera.extrinsics.t, np.float64).reshape(3)
+    Rr, tr = np.asarray(reference.extrinsics.R, np.float64), np.asarray(reference.extrinsics.t, np.float64).reshape(3)
+    R = Rr @ Rc.T
+    return R, tr - R @ tc
+
+
+def _rig_frustum_segments(cameras: Sequence[Camera], depth_mm: float) -> np.ndarray:
+    """Every camera's pyramid (:func:`_frustum_segments`) in the first camera's frame, ``(M, 3)`` mm."""
+    segs = []
+    for cam in cameras:
+        R, t = _camera_pose_in(cam, cameras[0])
+        segs.append(_frustum_segments(cam.intrinsics, depth_mm) @ R.T + t)
+    return np.concatenate(segs)
+
+
 # --------------------------------------------------------------------------------------- backend
 
 
@@ -349,6 +508,9 @@ class ViewConfig:
         bone_width_px: skeleton line width (2D and 3D).
         joint_size_px, joint_size_3d_px: joint marker diameter in the image and in the 3D panel.
         split: fraction of the canvas width given to the image panel.
+        rig_frustum_depth_mm: depth of each camera's pyramid in rig mode.
+        rig_tile_width: width of one view's tile in the rig mode's image grid, pixels.
+        uncertainty_red_mm: rig mode's colour scale: joints this uncertain (or more) are red.
     """
 
     max_hands: int = 4
@@ -364,6 +526,9 @@ class ViewConfig:
     joint_size_px: float = 8.0
     joint_size_3d_px: float = 6.0
     split: float = 0.5
+    rig_frustum_depth_mm: float = 120.0
+    rig_tile_width: int = 640
+    uncertainty_red_mm: float = UNCERTAINTY_RED_MM
 
 
 class _HandVisuals:
@@ -488,6 +653,7 @@ class TrackerView:
         self._framed = False
         self._image_size: tuple[int, int] | None = None
         self._intrinsics: Intrinsics | None = None
+        self._rig_cameras: tuple[Camera, ...] | None = None
         self._warned_hands = False
         self._laid_out_size: tuple[int, int] = (0, 0)
 
@@ -532,6 +698,10 @@ class TrackerView:
         self._frustum = visuals.Line(
             width=1.5, color=_FRUSTUM, connect="segments", method="gl", antialias=True, parent=self._view3d.scene
         )
+        self._camera_labels = visuals.Text(
+            "", color=_TEXT_DIM, font_size=8, anchor_x="left", anchor_y="bottom", parent=self._view3d.scene
+        )
+        self._camera_labels.visible = False
         self._build_axes()
         self._build_grid_labels()
         title = f"3D  (camera frame, mm; grid {cfg.grid_spacing_mm:g} mm)"
@@ -600,6 +770,8 @@ class TrackerView:
         Draws the image of view 0 and, on it, the 2D skeleton of every hand of view 0; draws the 3D
         skeleton of every hand with ``joints_3d`` (moved into view 0's camera frame with the
         extrinsics when the hand belongs to another view). Hands beyond ``max_hands`` are skipped.
+        A frame set of several views is drawn in rig mode (module docstring): the grid of views
+        with every hand's ``joints_world`` reprojected, and the rig's frustums in 3D.
 
         Raises:
             RuntimeError: called from a thread other than the one that built the view, or after close().
@@ -607,6 +779,9 @@ class TrackerView:
         """
         self._check_usable()
         self._ensure_layout()
+        if len(result.frameset.frames) > 1:
+            self._update_rig(result, stats)
+            return
         frame = result.frameset.frames[0]
         self._set_image(frame.image)
         self._set_camera(frame.camera.intrinsics, frame.camera.name)
@@ -642,6 +817,15 @@ class TrackerView:
         self._ensure_layout()
         mapped = self._image.get_transform("visual", "canvas").map(np.array([[u, v, 0.0, 1.0]]))
         return float(mapped[0, 0] / mapped[0, 3]), float(mapped[0, 1] / mapped[0, 3])
+
+    def display_to_canvas(self, points: np.ndarray) -> np.ndarray:
+        """Where display-frame points ``(N, 3)`` (mm, :func:`camera_to_display`) of the 3D panel land
+        on the canvas: ``(N, 2)`` ``(x, y)`` pixels, y down (NaN behind the 3D camera)."""
+        self._ensure_layout()
+        p = np.asarray(points, np.float64).reshape(-1, 3)
+        mapped = self._frustum.get_transform("visual", "canvas").map(np.c_[p, np.ones(len(p))])
+        w = mapped[:, 3:4]
+        return np.where(w > 0, mapped[:, :2] / np.where(w > 0, w, 1.0), np.nan)
 
     @property
     def panel_rects(self) -> dict[str, tuple[int, int, int, int]]:
@@ -704,9 +888,56 @@ class TrackerView:
         self._image_size = (width, height)
         self._view2d.camera.set_range(x=(0, width), y=(0, height), z=(-1.0, 1.0), margin=0.0)
 
+    def _update_rig(self, result: FrameResult, stats: LoopStats | None) -> None:
+        """Rig mode of :meth:`update`: the views' grid, world hands and every camera in 3D."""
+        cfg = self._cfg
+        cameras = tuple(f.camera for f in result.frameset.frames)
+        self._set_image(rig_mosaic(result.frameset, result.hands, cfg.rig_tile_width, cfg.uncertainty_red_mm).image)
+        centres = self._set_rig_cameras(cameras)
+        hands = [h for h in result.hands if h.joints_world is not None]
+        if len(hands) > cfg.max_hands and not self._warned_hands:
+            logger.warning("%d hands in view, drawing the first %d (ViewConfig.max_hands)", len(hands), cfg.max_hands)
+            self._warned_hands = True
+        R0 = np.asarray(cameras[0].extrinsics.R, np.float64)
+        t0 = np.asarray(cameras[0].extrinsics.t, np.float64).reshape(3)
+        for i, slot in enumerate(self._slots):
+            hand = hands[i] if i < len(hands) else None
+            if hand is None:
+                slot.hide()
+                continue
+            slot.show_2d(None, None, None, None)
+            display = camera_to_display(np.asarray(hand.joints_world, np.float64) @ R0.T + t0)
+            slot.show_3d(display, confidence_colors(joint_quality(hand, cfg.uncertainty_red_mm)))
+        self._frame_once([centres])
+        self._set_overlay(result, stats)
+        self.canvas.update()
+
+    def _set_rig_cameras(self, cameras: tuple[Camera, ...]) -> np.ndarray:
+        """Draw every camera's frustum and name (first camera's frame); returns their centres, display frame."""
+        centres = camera_to_display(np.array([_camera_pose_in(c, cameras[0])[1] for c in cameras]))
+        same = self._rig_cameras is not None and len(cameras) == len(self._rig_cameras) and all(
+            a is b for a, b in zip(cameras, self._rig_cameras)
+        )  # identity: cameras hold arrays, and a rig's frames share their Camera objects
+        if same:
+            return centres
+        self._rig_cameras = cameras
+        self._intrinsics = None  # a later single-view frame redraws its own camera
+        self._frustum.set_data(pos=camera_to_display(_rig_frustum_segments(cameras, self._cfg.rig_frustum_depth_mm)))
+        self._camera_labels.text = [c.name for c in cameras]
+        self._camera_labels.pos = centres
+        self._camera_labels.visible = True
+        self._title2d.text = f"{len(cameras)} views: world joints reprojected, coloured by uncertainty"
+        self._title3d.text = f"3D  (rig, frame of {cameras[0].name}, mm; grid {self._cfg.grid_spacing_mm:g} mm)"
+        self._warning.visible = any(c.intrinsics.approximate for c in cameras)
+        return centres
+
     def _set_camera(self, intr: Intrinsics, name: str) -> None:
         if intr == self._intrinsics:
             return
+        if self._rig_cameras is not None:
+            self._rig_cameras = None
+            self._camera_labels.visible = False
+            self._title3d.text = f"3D  (camera frame, mm; grid {self._cfg.grid_spacing_mm:g} mm)"
         self._intrinsics = intr
         seg = camera_to_display(_frustum_segments(intr, self._cfg.frustum_depth_mm))
         self._frustum.set_data(pos=seg)

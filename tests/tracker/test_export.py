@@ -81,3 +81,22 @@ def test_unknown_extension_is_a_clear_error(tmp_path):
 def test_hand_to_dict_maps_nan_to_null():
     h = RESULTS[0].hands[0].replace(joints_3d=np.full((NUM_JOINTS, 3), np.nan))
     assert hand_to_dict(h)["joints_3d"][0] == [None, None, None]
+
+
+def test_rig_hands_export_world_joints_and_uncertainty(tmp_path):
+    world = np.arange(NUM_JOINTS * 3, dtype=float).reshape(NUM_JOINTS, 3) - 30.0
+    unc = np.linspace(1.0, 5.0, NUM_JOINTS)
+    unc[4] = np.inf  # a joint that was not triangulated
+    rig_hand = RESULTS[0].hands[0].replace(view=-1, joints_world=world, uncertainty_mm=unc)
+    r = FrameResult(RESULTS[0].frameset, (rig_hand, RESULTS[0].hands[1]))
+    for name in ("out.jsonl", "out.npz"):
+        with open_exporter(tmp_path / name) as exp:
+            exp(r)
+    h0, h1 = read_jsonl(tmp_path / "out.jsonl")[0]["hands"]
+    np.testing.assert_allclose(h0["joints_world"], world)
+    assert h0["uncertainty_mm"][4] is None and h0["uncertainty_mm"][0] == pytest.approx(1.0)
+    assert "joints_world" not in h1 and "uncertainty_mm" not in h1
+    d = np.load(tmp_path / "out.npz")
+    np.testing.assert_allclose(d["joints_world"][0], world)
+    assert np.isnan(d["joints_world"][1]).all() and np.isnan(d["uncertainty_mm"][1]).all()
+    assert d["uncertainty_mm"][0, 0] == pytest.approx(1.0)

@@ -21,6 +21,7 @@ from tracker.view import (  # noqa: E402
     FINGER_COLORS,
     TrackerView,
     VideoRecorder,
+    ViewConfig,
     ViewUnavailableError,
     camera_to_display,
     confidence_colors,
@@ -484,3 +485,99 @@ def test_example_hand_pose_is_consistent() -> None:
     joints = spread_hand_2d()
     np.testing.assert_allclose(INTR.project(lift(joints)), joints, atol=1e-9)
     assert len(EDGES) == NUM_JOINTS - 1
+
+
+# ------------------------------------------------------------------------------------- rig mode
+
+
+def make_rig_result(dist: tuple[float, ...] = (-0.6, 0.2, 0.0, 0.0, 0.0)) -> FrameResult:
+    """Three cameras on an arc 600 mm from a world hand at the origin (camera 1 with distortion);
+    flat grey images; one fused hand with per-joint uncertainty (index tip 0 mm, thumb tip not
+    triangulated)."""
+    from models.synthetic import look_at
+
+    cams = []
+    for v, az in enumerate((-40.0, 0.0, 40.0)):
+        a = np.radians(az)
+        eye = (600.0 * np.sin(a), -150.0, -600.0 * np.cos(a))
+        intr = Intrinsics(520.0, 520.0, 320.0, 240.0, 640, 480, dist=dist if v == 1 else (0.0,) * 5)
+        cams.append(Camera(f"cam{v}", intr, look_at(eye, (0.0, 0.0, 0.0))))
+    frames = tuple(Frame(np.full((480, 640, 3), 60, np.uint8), 0.2, 6, c) for c in cams)
+    world = lift(spread_hand_2d(), DEPTH_MM) - np.array([-230.0, -150.0, DEPTH_MM])  # a hand off the rig centre
+    unc = np.full(NUM_JOINTS, 5.0)
+    unc[8], unc[4] = 0.0, np.inf
+    hand = HandPose(spread_hand_2d(), np.ones(NUM_JOINTS), 0.2, joints_3d=world @ cams[0].extrinsics.R.T
+                    + cams[0].extrinsics.t, handedness="right", handedness_score=0.9, track_id=0, view=-1,
+                    joints_world=world, uncertainty_mm=unc)  # fmt: skip
+    return FrameResult(FrameSet(frames, 0.2, 6), (hand,), {"landmarks": 40.0, "fusion": 1.0}, 50.0)
+
+
+def projected(camera: Camera, X: np.ndarray) -> np.ndarray:
+    import cv2
+
+    rvec = cv2.Rodrigues(np.asarray(camera.extrinsics.R, np.float64))[0]
+    uv, _ = cv2.projectPoints(X.reshape(-1, 1, 3), rvec, np.asarray(camera.extrinsics.t, np.float64),
+                              camera.intrinsics.K, np.asarray(camera.intrinsics.dist, np.float64))  # fmt: skip
+    return uv.reshape(-1, 2)
+
+
+def test_rig_mosaic_draws_world_joints_where_each_camera_sees_them() -> None:
+    from tracker.view import rig_mosaic
+
+    result = make_rig_result()
+    hand = result.hands[0]
+    mosaic = rig_mosaic(result.frameset, result.hands)
+    assert mosaic.image.shape == (2 * 480 + 30, 2 * 640, 3)  # 2 x 2 grid + legend
+    green, red = rgb255(confidence_colors(np.ones(1))[0]), rgb255(confidence_colors(np.zeros(1))[0])
+    for v, frame in enumerate(result.frameset.frames):
+        uv = projected(frame.camera, hand.joints_world)
+        tip, thumb = mosaic.to_mosaic(v, uv[[8, 4]])
+        assert np.abs(mosaic.image[int(tip[1]), int(tip[0])] - green).max() <= 10, v
+        assert np.abs(mosaic.image[int(thumb[1]), int(thumb[0])] - red).max() <= 10, v
+    # the distortion of camera 1 is applied: its undistorted projection is elsewhere (> 5 px at the tip)
+    cam1 = result.frameset.frames[1].camera
+    plain = projected(Camera("p", Intrinsics(520.0, 520.0, 320.0, 240.0, 640, 480), cam1.extrinsics), hand.joints_world)
+    assert np.linalg.norm(plain[8] - projected(cam1, hand.joints_world)[8]) > 5.0
+    # the legend's ramp runs green -> red along the bottom; the empty 4th tile stays dark
+    assert np.abs(mosaic.image[-15, 12] - green).max() <= 10 and np.abs(mosaic.image[-15, 207] - red).max() <= 10
+    assert (mosaic.image[480 + 200, 640 + 300] < 30).all()
+
+
+def test_rig_view_shows_mosaic_and_frustums_where_they_project(view: TrackerView) -> None:
+    from tracker.view import rig_mosaic
+
+    result = make_rig_result()
+    view.update(result, make_stats())
+    rgb = view.render().astype(float)
+    # image panel: the reprojected index tip of camera 2 is green on the canvas
+    mosaic = rig_mosaic(result.frameset, result.hands)
+    cam2 = result.frameset.frames[2].camera
+    tip = mosaic.to_mosaic(2, projected(cam2, result.hands[0].joints_world)[[8]])[0]
+    x, y = view.image_to_canvas(*tip)
+    patch = rgb[int(y) - 1 : int(y) + 2, int(x) - 1 : int(x) + 2].reshape(-1, 3)
+    assert near(patch, tuple(confidence_colors(np.ones(1))[0]), 60).any()
+    # 3D panel: the middle of camera 2's far top edge (its frustum, placed by its extrinsics)
+    intr, depth = cam2.intrinsics, ViewConfig().rig_frustum_depth_mm
+    corners = np.array([[(0 - intr.cx) / intr.fx * depth, (0 - intr.cy) / intr.fy * depth, depth],
+                        [(intr.width - intr.cx) / intr.fx * depth, (0 - intr.cy) / intr.fy * depth, depth]])  # fmt: skip
+    R2, t2 = np.asarray(cam2.extrinsics.R), np.asarray(cam2.extrinsics.t)
+    cam0 = result.frameset.frames[0].camera
+    mid_world = ((corners - t2) @ R2).mean(axis=0)
+    mid = camera_to_display(mid_world @ np.asarray(cam0.extrinsics.R).T + cam0.extrinsics.t)
+    x, y = view.display_to_canvas(mid[None])[0]
+    x0, y0, w, h = view.panel_rects["3d"]
+    assert x0 <= x < x0 + w and y0 <= y < y0 + h
+    around = rgb[int(y) - 2 : int(y) + 3, int(x) - 2 : int(x) + 3].reshape(-1, 3)
+    assert near(around, (0.85, 0.87, 0.90, 1.0), 70).any()  # the frustum's light grey
+    # ... and not drawn 25 px off the edge (the panel's background is there)
+    off = rgb[int(y) + 25, int(x)] if abs(int(y) + 25 - y0) < h else rgb[int(y) - 25, int(x)]
+    assert not near(off, (0.85, 0.87, 0.90, 1.0), 70)
+
+
+def test_single_view_after_rig_view_restores_the_single_camera(view: TrackerView) -> None:
+    view.update(make_rig_result())
+    view.update(make_result([spread_hand_2d()]))
+    rgb = view.render()
+    rows, cols = PATCH
+    inside = pixel(rgb, view, (cols.start + cols.stop) / 2, (rows.start + rows.stop) / 2)
+    assert near(inside, (230 / 255, 30 / 255, 30 / 255), 10)  # the plain image again, not a mosaic
