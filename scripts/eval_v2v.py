@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="RefPointNet weights applied to the live stage's reference points (detector/depth seeds)")
     ap.add_argument("--seed-noise-mm", type=float, default=15.0, help="detector seed error per axis (mm)")
     ap.add_argument("--passes", type=int, default=None,
-                    help="re-centring passes of the live stage (default: the stage's, 2 seeded / 4 cold)")
+                    help="re-centring passes of the live stage (default: the stage's, 1 seeded / 4 cold)")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default: the weights' folder)")
     ap.add_argument("--json", action="store_true", help="print the result as one JSON object")
     ap.add_argument("--data", type=Path, default=None,
