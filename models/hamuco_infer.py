@@ -9,6 +9,9 @@ frame. :func:`load_fusion` loads the shipped checkpoint ``models/weights/hamuco.
     from models.hamuco_infer import HaMuCoFusion, load_fusion
     stage = HaMuCoFusion(cameras, load_fusion())
     fused = stage(frameset, per_view_hands)
+
+:func:`fuse_keypoints` runs the same network on arrays of 2D keypoints (the offline triangulator's
+``--method fusion``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from tracker.types import Camera, FrameSet, Handedness, HandPose
 
 from .hamuco import HaMuCo, load_weights
 
-__all__ = ["DEFAULT_WEIGHTS", "FusionError", "HaMuCoFusion", "load_fusion"]
+__all__ = ["DEFAULT_WEIGHTS", "FusionError", "HaMuCoFusion", "fuse_keypoints", "load_fusion"]
 
 log = logging.getLogger(__name__)
 
@@ -158,3 +161,87 @@ class HaMuCoFusion:
             joints_world=X,
             uncertainty_mm=sigma,
         )
+
+
+@torch.inference_mode()
+def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np.ndarray, model: HaMuCo | None = None,
+                   min_views: int = 2, min_confidence: float = 0.05, batch: int = 64) -> np.ndarray:
+    """Fuse 2D hand keypoints of a calibrated rig into world-frame 3D joints, frame by frame.
+
+    The keypoints carry no per-view metric 3D and no handedness (unlike :class:`HaMuCoFusion`'s
+    MediaPipe hands): the network gets zeros for the metric 3D and is run as a left and as a right
+    hand, keeping per frame the side whose joints reproject closer to the keypoints. Without the
+    metric 3D it is less accurate (synthetic 4-camera ring, 3 px Gaussian noise: 7.7 mm), and on
+    keypoints without gross errors RANSAC is better (3.3 mm there): the network earns its keep on a
+    real detector's failures (occlusion, two views; see ``models/weights/hamuco.md``).
+
+    Args:
+        cameras: ``V`` calibrated cameras (world -> camera, mm), in the order of ``points``' views.
+        points: ``(F, V, 21, 2)`` pixels of the distorted images, MediaPipe joint order; NaN = not
+            detected.
+        confidence: ``(F, V, 21)`` in [0, 1].
+        model: the network; None = :func:`load_fusion` (the shipped checkpoint).
+        min_views: a frame needs this many views with >= 11 joints above ``min_confidence``.
+        min_confidence: joints below it are ignored.
+        batch: frames per network call.
+
+    Returns:
+        ``(F, 21, 3)`` mm in the world frame; NaN rows for frames seen by fewer than ``min_views``.
+
+    Raises:
+        FusionError: not 21 joints, more views than the network takes, or mismatched shapes.
+        FileNotFoundError: ``model`` is None and the shipped checkpoint is missing.
+    """
+    from tracker.triangulate import undistort_pixels
+
+    from .hamuco_data import MAX_VIEWS
+
+    pts = np.asarray(points, np.float64)
+    conf = np.asarray(confidence, np.float64)
+    if pts.ndim != 4 or pts.shape[2:] != (NUM_JOINTS, 2) or conf.shape != pts.shape[:3]:
+        raise FusionError(f"the learned fusion needs points (F, V, {NUM_JOINTS}, 2) in MediaPipe joint order and "
+                          f"confidence (F, V, {NUM_JOINTS}); got {pts.shape} and {conf.shape}")  # fmt: skip
+    n_frames, n_views = pts.shape[:2]
+    if n_views != len(cameras):
+        raise FusionError(f"{n_views} views of keypoints but {len(cameras)} cameras")
+    if n_views > MAX_VIEWS:
+        raise FusionError(f"the fusion network takes at most {MAX_VIEWS} views, got {n_views}; use RANSAC")
+    model = (load_fusion() if model is None else model).eval()
+    param = next(model.parameters())
+    ok = np.isfinite(pts).all(-1) & np.isfinite(conf) & (conf >= min_confidence)
+    c = np.where(ok, np.clip(np.nan_to_num(conf), 0.0, 1.0), 0.0)
+    uv = np.zeros_like(pts)
+    for v, cam in enumerate(cameras):  # undistort, and park undetected joints on the view's mean
+        flat = np.where(ok[:, v, :, None], pts[:, v], 0.0).reshape(-1, 2)
+        und = undistort_pixels(cam, flat).reshape(n_frames, NUM_JOINTS, 2)
+        count = ok[:, v].sum(-1, keepdims=True)
+        mean = (und * ok[:, v, :, None]).sum(1) / np.maximum(count, 1)
+        uv[:, v] = np.where(ok[:, v, :, None], und, mean[:, None, :])
+    mask = ok.sum(-1) >= (NUM_JOINTS + 1) // 2  # (F, V)
+    c = c * mask[..., None]
+    K = np.stack([cam.intrinsics.K for cam in cameras]).astype(np.float64)
+    R = np.stack([np.asarray(cam.extrinsics.R) for cam in cameras]).astype(np.float64)
+    t = np.stack([np.asarray(cam.extrinsics.t) for cam in cameras]).astype(np.float64)
+    out = np.full((n_frames, NUM_JOINTS, 3), np.nan)
+
+    def tens(a: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(a)).to(param.device)
+        return x.to(param.dtype) if x.is_floating_point() else x
+
+    for s in range(0, n_frames, batch):
+        sl = slice(s, min(s + batch, n_frames))
+        b = sl.stop - sl.start
+        best_err = np.full(b, np.inf)
+        for p_left in (0.05, 0.95):  # no handedness in the file: fit both sides, keep the one that reprojects better
+            res = model(tens(uv[sl]), tens(c[sl]), tens(np.zeros((b, n_views, NUM_JOINTS, 3))),
+                        tens(np.full((b, n_views), p_left)), tens(mask[sl]), tens(np.broadcast_to(K, (b, *K.shape))),
+                        tens(np.broadcast_to(R, (b, *R.shape))), tens(np.broadcast_to(t, (b, *t.shape))))  # fmt: skip
+            X = res.joints_world.double().cpu().numpy()  # (b, 21, 3)
+            cam = np.einsum("bjk,vlk->bvjl", X, R) + t[None, :, None, :]
+            proj = np.einsum("bvjk,vlk->bvjl", cam / cam[..., 2:3], K)[..., :2]
+            err = (c[sl] * np.linalg.norm(proj - uv[sl], axis=-1)).sum((1, 2)) / np.maximum(c[sl].sum((1, 2)), 1e-9)
+            better = err < best_err
+            out[sl][better] = X[better]
+            best_err = np.where(better, err, best_err)
+    out[mask.sum(1) < min_views] = np.nan
+    return out

@@ -9,9 +9,9 @@ keypoint file are ignored. Run it as a module from the repository root (or with 
     python -m tracker.triangulate_cli --calibration rig.toml --keypoints kp.json --output joints.npz \\
         [--method dlt|ransac|fusion] [--threshold-px 15] [--min-confidence 0.05] [--sigma-px 2] [--min-views 2]
 
-``--method fusion`` is the learned multi-view fusion (``models/hamuco.py``); it runs only when that
-module provides ``fuse_keypoints(cameras, points, confidence) -> (F, J, 3)`` world mm and its
-checkpoint exists, else the command stops with a message saying so.
+``--method fusion`` is the learned multi-view fusion (:func:`models.hamuco_infer.fuse_keypoints`, the
+shipped ``models/weights/hamuco.pt``): 21 joints in MediaPipe order, at most 8 cameras; it helps
+where a detector makes gross errors, RANSAC is more precise on clean keypoints.
 """
 
 from __future__ import annotations
@@ -56,18 +56,16 @@ def match_cameras(calibration: Sequence[Camera], names: Sequence[str]) -> tuple[
 
 def _fusion(cameras: tuple[Camera, ...], kp: Keypoints2D) -> np.ndarray:
     try:
-        from models import hamuco
+        from models.hamuco_infer import FusionError, fuse_keypoints
     except ImportError as e:
-        raise FusionUnavailableError(f"--method fusion needs models/hamuco.py, which cannot be imported ({e}); "
+        raise FusionUnavailableError(f"--method fusion needs models/hamuco_infer.py, which cannot be imported ({e}); "
                                      "use --method ransac") from e  # fmt: skip
-    fuse = getattr(hamuco, "fuse_keypoints", None)
-    if fuse is None:
-        raise FusionUnavailableError("--method fusion is not wired yet: models.hamuco has no "
-                                     "fuse_keypoints(cameras, points, confidence); use --method ransac")  # fmt: skip
     try:
-        return np.asarray(fuse(cameras, kp.points, kp.confidence), np.float64)
+        return fuse_keypoints(cameras, kp.points, kp.confidence)
     except FileNotFoundError as e:
         raise FusionUnavailableError(f"--method fusion: the fusion checkpoint is missing ({e}); use --method ransac") from e
+    except FusionError as e:
+        raise TriangulationError(f"--method fusion: {e}") from e
 
 
 def triangulate_keypoints(

@@ -23,36 +23,43 @@ from tracker.keypoints_io import (
     load_points_3d,
     save_keypoints,
 )
+from tracker.triangulate import TriangulationError
 from tracker.triangulate_cli import FusionUnavailableError, main, triangulate_keypoints
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = (-0.2, 0.05, 0.0, 0.001, 0.0)
 
 
-@pytest.fixture(scope="module")
-def rig():
-    """A 5-camera ring with distortion, 3 frames of one hand, 14 'joints' (any count works)."""
+def make_rig(n_joints: int):
+    """A 5-camera ring with distortion, 3 frames of one hand, the first ``n_joints`` joints; camera c3
+    is an outlier view on frame 1 and joint 4 is missed by c0 on frame 2."""
     scene = sample_scene(7, SceneConfig(num_frames=3, layout="ring", num_views=5, num_hands=1))
     cams = tuple(
         dataclasses.replace(c, name=f"c{v}", intrinsics=dataclasses.replace(c.intrinsics, dist=DIST))
         for v, c in enumerate(scene.cameras)
     )
-    X = np.stack([scene.joints_world(t)[0, :14] for t in range(3)])  # (F, J, 3)
+    X = np.stack([scene.joints_world(t)[0, :n_joints] for t in range(3)])  # (F, J, 3)
     rng = np.random.default_rng(0)
-    pts = np.empty((3, 5, 14, 2))
+    pts = np.empty((3, 5, n_joints, 2))
     for v, c in enumerate(cams):
         rvec = cv2.Rodrigues(np.asarray(c.extrinsics.R))[0]
         uv = cv2.projectPoints(X.reshape(-1, 3), rvec, np.asarray(c.extrinsics.t, float), c.intrinsics.K,
                                np.asarray(DIST))[0]  # fmt: skip
-        pts[:, v] = uv.reshape(3, 14, 2)
+        pts[:, v] = uv.reshape(3, n_joints, 2)
     pts += rng.normal(0.0, 0.5, pts.shape)
-    conf = rng.uniform(0.5, 1.0, (3, 5, 14))
+    conf = rng.uniform(0.5, 1.0, (3, 5, n_joints))
     pts[1, 3] += 120.0  # camera c3 is wrong on frame 1 (an outlier view)
     pts[2, 0, 4] = np.nan  # a missed joint
     conf[2, 0, 4] = 0.0
-    kp = Keypoints2D(tuple(c.name for c in cams), tuple(f"kp{j}" for j in range(14)), pts, conf,
+    kp = Keypoints2D(tuple(c.name for c in cams), tuple(f"kp{j}" for j in range(n_joints)), pts, conf,
                      np.array([10, 11, 12]))  # fmt: skip
     return cams, kp, X
+
+
+@pytest.fixture(scope="module")
+def rig():
+    """14 'joints' (any count works for DLT / RANSAC)."""
+    return make_rig(14)
 
 
 def test_keypoint_files_round_trip(rig, tmp_path):
@@ -140,14 +147,28 @@ def test_triangulate_keypoints_methods(rig):
         triangulate_keypoints(cams[:4], kp)
 
 
-def test_fusion_without_model_says_so(rig):
+def test_fusion_needs_21_joints(rig):
     cams, kp, _ = rig
-    try:
-        from models import hamuco
-    except ImportError:
-        hamuco = None
-    if hamuco is not None and hasattr(hamuco, "fuse_keypoints"):
-        pytest.skip("the fusion model is wired: its own tests cover it")
+    with pytest.raises(TriangulationError, match="21"):
+        triangulate_keypoints(cams, kp, "fusion")
+
+
+def test_fusion_on_a_hand(tmp_path, monkeypatch):
+    from models import hamuco_infer
+
+    if not hamuco_infer.DEFAULT_WEIGHTS.exists():
+        pytest.skip("no shipped weights models/weights/hamuco.pt")
+    cams, kp, X = make_rig(21)
+    points = kp.points.copy()
+    points[2, 1:] = np.nan  # frame 2: only c0 sees the hand
+    kp = dataclasses.replace(kp, points=points)
+    fused = triangulate_keypoints(cams, kp, "fusion")
+    assert fused.method == "fusion" and fused.points_3d.shape == (3, 21, 3)
+    err = np.linalg.norm(fused.points_3d[:2] - X[:2], axis=-1).mean(-1)
+    assert err[0] < 10.0
+    assert err[1] < 40.0  # one of the 5 views shifted by 120 px: pulled, not thrown (RANSAC rejects it)
+    assert np.isnan(fused.points_3d[2]).all()  # one view is not enough
+    monkeypatch.setattr(hamuco_infer, "DEFAULT_WEIGHTS", tmp_path / "absent.pt")
     with pytest.raises(FusionUnavailableError, match="--method ransac"):
         triangulate_keypoints(cams, kp, "fusion")
 
