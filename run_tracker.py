@@ -42,7 +42,7 @@ class Exit(enum.IntEnum):
     CALIBRATION = 6  # intrinsics / calibration file missing or malformed
     VIEW = 7  # the requested view or video output cannot be created
     ACCEL = 8  # --device cuda without a usable CUDA device
-    MODEL = 9  # a model asked for (--prior, --refine, --fusion learned) cannot be loaded
+    MODEL = 9  # a model asked for (--prior, --refine, --fusion learned, --v2v-weights) cannot be loaded
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
     if args.v2v_weights is not None and not args.v2v_weights.is_file():
         log.error("--v2v-weights %s: no such file (train one with `python scripts/train_v2v.py`)", args.v2v_weights)
-        return Exit.USAGE
+        return Exit.MODEL
 
     from devices.base import DeviceDisconnectedError, DeviceError, RecordingError
     from tracker.export import open_exporter

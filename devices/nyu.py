@@ -145,12 +145,18 @@ def load_icvl_depth(path: str | os.PathLike[str]) -> np.ndarray:
     return image
 
 
+def _why_not_a_file(file: Path) -> str:
+    """Why ``file`` cannot be read as a file: missing, a folder, or something else (a device)."""
+    if not file.exists():
+        return "does not exist"
+    return "is a folder, not a file" if file.is_dir() else "is not a regular file"
+
+
 def _decode(path: str | os.PathLike[str]) -> np.ndarray:
     """The image in ``path`` decoded by OpenCV unchanged (bit depth and channels kept, BGR order)."""
     file = Path(path)
     if not file.is_file():
-        what = "is a folder, not a file" if file.exists() else "does not exist"
-        raise DeviceNotFoundError(f"depth image {file} {what}: check the path")
+        raise DeviceNotFoundError(f"depth image {file} {_why_not_a_file(file)}: check the path")
     try:
         data = np.fromfile(file, dtype=np.uint8)  # imdecode rather than imread: non-ASCII paths on Windows
     except OSError as e:
@@ -273,8 +279,7 @@ def read_labels(path: str | os.PathLike[str], layout: str | int) -> np.ndarray:
     joints = _layout_size(layout)
     file = Path(path)
     if not file.is_file():
-        what = "is a folder, not a file" if file.exists() else "does not exist"
-        raise FileNotFoundError(f"label file {file} {what}")
+        raise FileNotFoundError(f"label file {file} {_why_not_a_file(file)}")
     try:
         raw = gzip.decompress(file.read_bytes()) if file.suffix.lower() == ".gz" else file.read_bytes()
         text = raw.decode("ascii")

@@ -47,7 +47,7 @@ def test_missing_v2v_weights_is_a_usage_error(tmp_path: Path, recording) -> None
     path, _ = recording
     code = run_tracker.main(["--source", str(path), "--no-view", "--estimator", "v2v",
                              "--v2v-weights", str(tmp_path / "missing.pt")])
-    assert code == Exit.USAGE
+    assert code == Exit.MODEL
 
 
 def test_corrupt_recording_is_a_recording_error(tmp_path: Path) -> None:

@@ -207,7 +207,8 @@ class HandPose:
         track_id: identity kept across frames (-1 before tracking assigns one).
         timestamp: seconds, from the frame.
         view: index of the view in the frame set the 2D joints belong to; -1 for a hand fused
-            from several views of a rig (its ``joints_2d`` are then those of the first view that saw it).
+            from several views of a rig: its ``joints_2d`` are then those of its reference view (the
+            lowest-index view that saw it) and its ``joints_3d`` are in that view's camera frame.
         joints_world: ``(21, 3)`` mm in the rig's world frame (multi-camera mode), or None.
         uncertainty_mm: ``(21,)`` per-joint 1-sigma position uncertainty in mm (multi-camera
             triangulation / fusion), or None when the estimator gives none.

@@ -133,6 +133,9 @@ def test_camera_missing_from_the_calibration_is_named(tmp_path: Path) -> None:
     rig.write_text(rig_text([("a", "a"), ("b", "b")], 'calibration = "nope.toml"'))
     with pytest.raises(CalibrationError, match="no calibration file at"):
         load_rig(rig)
+    uncalibrated = load_rig(rig, calibration=False)  # being calibrated: the file need not exist yet
+    assert uncalibrated.calibration == (tmp_path / "nope.toml").resolve()
+    assert [c.name for c in uncalibrated.cameras] == ["a", "b"] and all(c.camera is None for c in uncalibrated.cameras)
     (tmp_path / "broken.toml").write_text("[cam_0]\nname = 'a'\nsize = [16]\n")
     rig.write_text(rig_text([("a", "a"), ("b", "b")], 'calibration = "broken.toml"'))
     with pytest.raises(CalibrationError, match="broken.toml"):
