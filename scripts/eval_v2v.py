@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", choices=("gt", "detector", "depth"), default="gt",
                     help="where the reference point comes from (see the module doc)")
     ap.add_argument("--refpoint", type=Path, default=None,
-                    help="RefPointNet weights applied to the live stage's reference points (detector/depth seeds)")
+                    help="RefPointNet weights applied to the live stage's reference points (detector/depth seeds); "
+                         "default none, to isolate V2V (the live stage uses models/weights/refpoint.pt)")
     ap.add_argument("--seed-noise-mm", type=float, default=15.0, help="detector seed error per axis (mm)")
     ap.add_argument("--passes", type=int, default=None,
                     help="re-centring passes of the live stage (default: the stage's, 1 seeded / 4 cold)")

@@ -42,11 +42,13 @@ from .depth_crop import CropConfig, hand_reference_point, reference_from_depth, 
 from .joints import NUM_JOINTS
 from .types import Frame, FrameSet, HandPose, Intrinsics
 
-__all__ = ["DEFAULT_V2V_WEIGHTS", "V2VStageConfig", "V2VDepthEstimator"]
+__all__ = ["DEFAULT_REFPOINT_WEIGHTS", "DEFAULT_V2V_WEIGHTS", "V2VStageConfig", "V2VDepthEstimator"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_V2V_WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights" / "v2v_light.pt"
+#: The shipped reference-point refinement network (``models/weights/refpoint.md``).
+DEFAULT_REFPOINT_WEIGHTS = DEFAULT_V2V_WEIGHTS.with_name("refpoint.pt")
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,9 @@ class V2VStageConfig:
         merge_mm: two estimates whose joint centroids are closer than this are one hand.
         crop: the depth segmentation settings of the cold-start and 2D-seeded searches.
         refpoint_weights: a trained :class:`models.v2v.RefPointNet` (the paper's reference-point
-            refinement) applied to every centre of mass before the cube is cut; None = off.
+            refinement) applied to every centre of mass before the cube is cut (default: the
+            shipped one; on the held-out synthetic set it takes a cold start from 49.5 to 29.9 mm
+            mean error, median 9.0 to 7.7 mm); None = off.
     """
 
     weights: Path = DEFAULT_V2V_WEIGHTS
@@ -86,7 +90,7 @@ class V2VStageConfig:
     min_score: float = 0.15
     merge_mm: float = 60.0
     crop: CropConfig = CropConfig()
-    refpoint_weights: Path | None = None
+    refpoint_weights: Path | None = DEFAULT_REFPOINT_WEIGHTS
 
     def __post_init__(self) -> None:
         if self.mode not in ("replace", "fallback"):
