@@ -5,7 +5,10 @@ V = 1..8 cameras (slots padded to a fixed V with ``view_mask``):
 
 * **Single-view network** (:class:`SingleViewNet`): per view, 2D joints normalised by the
   intrinsics into camera rays (normalised image coordinates), per-joint confidence, MediaPipe's
-  metric root-relative 3D ("world landmarks", mm) and the handedness probability -> per-joint
+  metric root-relative 3D ("world landmarks", mm), the handedness probability and, in models with
+  ``patch_size > 0``, **image features**: a small CNN (:class:`PatchEncoder`) on an RGB patch of the
+  view's image around each detected joint (:func:`models.hamuco_data.joint_patches`), so the network
+  can see an occluder or a detection off the hand -> per-joint
   features (graph convolutions over :data:`tracker.joints.EDGES`) -> hand-model parameters
   (6D rotation in that camera's frame, 20 joint angles, 18 shape factors) -> joints by
   :func:`models.hand_model.forward_kinematics` -> absolute camera-frame joints (mm) by a
@@ -50,6 +53,7 @@ __all__ = [
     "HaMuCoOutput",
     "HaMuCo",
     "SingleViewNet",
+    "PatchEncoder",
     "CrossViewNet",
     "ViewSharedBranch",
     "fuse_world",
@@ -81,6 +85,8 @@ class HaMuCoConfig:
         cv_blocks: cross-view interaction blocks.
         heads: attention heads of the cross-view attention branch.
         ray_correction: largest 2D correction of a ray (normalised image units, ~px / f).
+        patch_size: edge (px) of the per-joint image patches the single-view network sees; 0 = no
+            image features (detections only).
     """
 
     width: int = 64
@@ -88,6 +94,7 @@ class HaMuCoConfig:
     cv_blocks: int = 2
     heads: int = 4
     ray_correction: float = 0.03
+    patch_size: int = 0
 
 
 @dataclass
@@ -277,6 +284,29 @@ def _pose_joints(rot: torch.Tensor, angles: torch.Tensor, shape: torch.Tensor, l
     return local @ rot.transpose(-1, -2)
 
 
+class PatchEncoder(nn.Module):
+    """Image features: ``(N, P, P, 3)`` uint8 RGB patches -> ``(N, C)`` (three strided 3x3
+    convolutions, global average pool, linear). The output layer starts at zero, so adding the
+    branch to a trained detections-only model leaves its predictions unchanged until fine-tuned."""
+
+    def __init__(self, width: int, device: torch.device | None = None, dtype: torch.dtype | None = None) -> None:
+        super().__init__()
+        kw = {"device": device, "dtype": dtype}
+        self.convs = nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1, **kw), nn.GELU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1, **kw), nn.GELU(),
+            nn.Conv2d(32, 48, 3, stride=2, padding=1, **kw), nn.GELU(),
+        )  # fmt: skip
+        self.out = nn.Linear(48, width, **kw)
+        with torch.no_grad():
+            self.out.weight.zero_()
+            self.out.bias.zero_()
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        x = patches.to(self.out.weight.dtype).permute(0, 3, 1, 2) / 127.5 - 1.0
+        return self.out(self.convs(x).mean((-1, -2)))
+
+
 class SingleViewNet(nn.Module):
     """Per view: detections -> per-joint features, hand-model parameters, camera-frame joints.
 
@@ -292,11 +322,20 @@ class SingleViewNet(nn.Module):
         self.joint_embed = nn.Parameter(0.02 * torch.randn(NUM_JOINTS, cfg.width, **kw))
         self.blocks = nn.ModuleList(GraphBlock(cfg.width, **kw) for _ in range(cfg.sv_blocks))
         self.head = _ParamHead(cfg.width, **kw)
+        self.patches = PatchEncoder(cfg.width, **kw) if cfg.patch_size > 0 else None
 
-    def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(B, V, J, 10)`` -> features ``(B, V, J, C)``, rotation ``(B, V, 3, 3)``, angles
-        ``(B, V, 20)`` rad, shape ``(B, V, 18)``."""
+    def forward(self, feats: torch.Tensor, patches: torch.Tensor | None = None,
+                view_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(B, V, J, 10)`` (+ image patches ``(B, V, J, P, P, 3)`` uint8 when the model has image
+        features; None = no images: that branch adds nothing; ``view_mask`` ``(B, V)`` limits the
+        image branch to the views that hold a detection) -> features ``(B, V, J, C)``, rotation
+        ``(B, V, 3, 3)``, angles ``(B, V, 20)`` rad, shape ``(B, V, 18)``."""
         x = self.embed(feats) + self.joint_embed
+        if self.patches is not None and patches is not None:
+            b, v, j = feats.shape[:3]
+            sel = torch.ones(b, v, dtype=torch.bool, device=x.device) if view_mask is None else view_mask.bool()
+            enc = self.patches(patches[sel].reshape(-1, *patches.shape[3:])).reshape(-1, j, x.shape[-1])
+            x = x + torch.zeros_like(x).masked_scatter(sel[..., None, None].expand_as(x), enc.to(x.dtype))
         for blk in self.blocks:
             x = blk(x)
         return (x, *self.head(x))
@@ -413,7 +452,8 @@ class HaMuCo(nn.Module):
         return feats, rays, w
 
     def forward(self, uv: torch.Tensor, conf: torch.Tensor, local: torch.Tensor, left_prob: torch.Tensor,
-                view_mask: torch.Tensor, K: torch.Tensor, R: torch.Tensor, t: torch.Tensor) -> HaMuCoOutput:
+                view_mask: torch.Tensor, K: torch.Tensor, R: torch.Tensor, t: torch.Tensor,
+                patches: torch.Tensor | None = None) -> HaMuCoOutput:
         """Fuse one hand seen by up to V cameras.
 
         Args:
@@ -423,6 +463,9 @@ class HaMuCo(nn.Module):
             left_prob: ``(B, V)`` probability that the hand is a left hand, per view.
             view_mask: ``(B, V)`` bool, the view slot holds a detection.
             K: ``(B, V, 3, 3)`` intrinsics (px); R ``(B, V, 3, 3)``, t ``(B, V, 3)`` mm world -> camera.
+            patches: ``(B, V, J, P, P, 3)`` uint8 RGB image patches around the detected joints
+                (:func:`models.hamuco_data.joint_patches`), used by models with ``patch_size > 0``;
+                None = no images (the image branch adds nothing).
 
         Returns:
             :class:`HaMuCoOutput`.
@@ -442,7 +485,7 @@ class HaMuCo(nn.Module):
         left = (left_prob * vm).sum(1) / vm.sum(1) > 0.5
 
         feats, rays, w = self.forward_features(uv, conf, local, left_prob, safe_mask, K)
-        hfeat, rot, angles, shape = self.single(feats)
+        hfeat, rot, angles, shape = self.single(feats, patches, safe_mask)
         rel = _pose_joints(rot, angles, shape, left)
         single_cam = rel + solve_translation(rel, rays, w)[..., None, :]
         single_world = camera_to_world(single_cam, R, t)
@@ -583,6 +626,7 @@ def _register(name: str, cfg: HaMuCoConfig) -> None:
 
 _register("hamuco_small", HaMuCoConfig())
 _register("hamuco_tiny", HaMuCoConfig(width=32, sv_blocks=1, cv_blocks=1, heads=2))
+_register("hamuco_img", HaMuCoConfig(patch_size=16))
 
 
 def list_models() -> list[str]:
@@ -592,7 +636,8 @@ def list_models() -> list[str]:
 
 def create_model(name: str = "hamuco_small", device: torch.device | None = None, dtype: torch.dtype | None = None,
                  **overrides: object) -> HaMuCo:
-    """Build a registered model (``hamuco_small``, ``hamuco_tiny``), with config field overrides.
+    """Build a registered model (``hamuco_small``, ``hamuco_tiny``, ``hamuco_img`` = small + image
+    features), with config field overrides.
 
     Raises:
         KeyError: unknown name (the message lists the known ones).

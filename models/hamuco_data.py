@@ -13,7 +13,8 @@ One sequence is stored as an ``.npz`` of arrays (T frames, V views, 21 joints):
 * detections: ``uv`` (T, V, 21, 2) px (NaN where MediaPipe found no hand), ``conf`` (T, V, 21),
   ``score`` (T, V), ``left_prob`` (T, V) probability that the detected hand is a left hand,
   ``local`` (T, V, 21, 3) mm MediaPipe world landmarks (root-relative metric 3D, camera axes),
-  ``detected`` (T, V) bool;
+  ``detected`` (T, V) bool, ``patches`` (T, V, 21, P, P, 3) uint8 RGB image patches around each
+  detected joint (:func:`joint_patches`; zeros where missing) — the network's image features;
 * cameras: ``K`` (V, 3, 3), ``R`` (V, 3, 3), ``t`` (V, 3) world -> camera, mm; ``size`` (2,) W, H;
 * occlusion: ``occluded`` (V,) bool, ``covered`` (T, V, 21) bool (joint's true 2D under the occluder);
 * labels: ``joints_world`` (T, 21, 3) mm, ``pose`` (T, 26) hand-model pose in the world frame,
@@ -51,6 +52,8 @@ __all__ = [
     "GenerationConfig",
     "generate_sequence",
     "detections_from_hands",
+    "joint_patches",
+    "PATCH_SIZE",
     "RigBatch",
     "RigDataset",
     "view_subset",
@@ -152,6 +155,41 @@ def apply_occluder(image: np.ndarray, occ: Occluder) -> tuple[np.ndarray, np.nda
     return out, mask
 
 
+#: Edge of an image patch around a joint, pixels after resampling.
+PATCH_SIZE: Final = 16
+
+
+def joint_patches(image: np.ndarray, uv: np.ndarray, size: int = PATCH_SIZE) -> np.ndarray:
+    """Square RGB patches around the 2D joints of one hand in one image (the fusion network's image
+    features).
+
+    Each patch covers a quarter of the hand's 2D extent (the larger side of the joints' bounding
+    box, at least 12 px and at most 96 px), centred on the joint with sub-pixel accuracy
+    (:func:`cv2.getRectSubPix`, border replicated off the image), resampled to ``size`` x ``size``.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 RGB, the image the joints were detected in (distorted pixels).
+        uv: ``(21, 2)`` px; a hand with any non-finite joint gives all-zero patches.
+        size: output patch edge, px.
+
+    Returns:
+        ``(21, size, size, 3)`` uint8.
+    """
+    import cv2
+
+    out = np.zeros((NUM_JOINTS, size, size, 3), np.uint8)
+    uv = np.asarray(uv, np.float64)
+    if uv.shape != (NUM_JOINTS, 2) or not np.isfinite(uv).all():
+        return out
+    extent = float(np.max(uv.max(0) - uv.min(0)))
+    side = int(np.clip(round(0.25 * extent), 12, 96))
+    img = np.ascontiguousarray(image)
+    for j in range(NUM_JOINTS):
+        patch = cv2.getRectSubPix(img, (side, side), (float(uv[j, 0]), float(uv[j, 1])))
+        out[j] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+    return out
+
+
 @dataclass(frozen=True)
 class GenerationConfig:
     """What :func:`generate_sequence` draws.
@@ -250,10 +288,12 @@ def generate_sequence(seed: int, layout: str, config: GenerationConfig = Generat
         masks = [None if o is None else o.mask(w, h) for o in occluders]
         detectors = [MediaPipeHands(MediaPipeConfig(max_hands=1, model_complexity=config.model_complexity), view=v)
                      for v in range(v_count)]
-        cols: dict[str, list] = {k: [] for k in ("uv", "conf", "score", "left_prob", "local", "detected", "covered")}
+        cols: dict[str, list] = {k: [] for k in ("uv", "conf", "score", "left_prob", "local", "detected", "covered",
+                                                 "patches")}  # fmt: skip
         try:
             for t in range(t_count):
                 hands = []
+                images = []
                 covered = np.zeros((v_count, NUM_JOINTS), bool)
                 for v in range(v_count):
                     img = rendered[t][v].rgb
@@ -262,11 +302,13 @@ def generate_sequence(seed: int, layout: str, config: GenerationConfig = Generat
                         px = np.round(common["joints_2d"][t, v]).astype(int)
                         ok = (px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)
                         covered[v, ok] = masks[v][px[ok, 1], px[ok, 0]]  # type: ignore[index]
+                    images.append(img)
                     hands += detectors[v].detect(img, t / scene.fps)
                 d = detections_from_hands(hands, v_count)
                 for k in d:
                     cols[k].append(d[k])
                 cols["covered"].append(covered)
+                cols["patches"].append(np.stack([joint_patches(images[v], d["uv"][v]) for v in range(v_count)]))
         finally:
             for det in detectors:
                 det.close()
@@ -309,6 +351,7 @@ class RigBatch:
         K, R, t: ``(B, V, 3, 3)``, ``(B, V, 3, 3)``, ``(B, V, 3)``; world -> camera, mm.
         joints_world: ``(B, 21, 3)`` mm ground truth (NaN when unknown).
         left: ``(B,)`` bool ground-truth side.
+        patches: ``(B, V, 21, P, P, 3)`` uint8 image patches, or None when a sequence has none.
     """
 
     uv: torch.Tensor
@@ -321,14 +364,16 @@ class RigBatch:
     t: torch.Tensor
     joints_world: torch.Tensor
     left: torch.Tensor
+    patches: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> "RigBatch":
-        return RigBatch(**{k: getattr(self, k).to(device) for k in self.__dataclass_fields__})
+        return RigBatch(**{k: (None if getattr(self, k) is None else getattr(self, k).to(device))
+                           for k in self.__dataclass_fields__})  # fmt: skip
 
-    def inputs(self) -> dict[str, torch.Tensor]:
+    def inputs(self) -> dict[str, torch.Tensor | None]:
         """Keyword arguments of :meth:`models.hamuco.HaMuCo.forward`."""
         return {"uv": self.uv, "conf": self.conf, "local": self.local, "left_prob": self.left_prob,
-                "view_mask": self.view_mask, "K": self.K, "R": self.R, "t": self.t}
+                "view_mask": self.view_mask, "K": self.K, "R": self.R, "t": self.t, "patches": self.patches}
 
 
 class RigDataset:
@@ -382,6 +427,10 @@ class RigDataset:
                "t": np.zeros((b, MAX_VIEWS, 3), np.float32),
                "joints_world": np.zeros((b, NUM_JOINTS, 3), np.float32),
                "left": np.zeros(b, bool)}
+        with_patches = all("patches" in self.seqs[s] for s, _, _ in items)
+        if with_patches:
+            p = self.seqs[items[0][0]]["patches"].shape[-2]
+            out["patches"] = np.zeros((b, MAX_VIEWS, NUM_JOINTS, p, p, 3), np.uint8)
         for i, (s, t, views) in enumerate(items):
             d = self.seqs[s]
             n = len(views)
@@ -394,6 +443,8 @@ class RigDataset:
             out["K"][i, :n], out["R"][i, :n], out["t"][i, :n] = d["K"][views], d["R"][views], d["t"][views]
             out["joints_world"][i] = d["joints_world"][t]
             out["left"][i] = bool(d["left"])
+            if with_patches:
+                out["patches"][i, :n] = d["patches"][t, views] * det[:, None, None, None, None]
         return RigBatch(**{k: torch.from_numpy(v) for k, v in out.items()})
 
     def sample(self, rng: np.random.Generator, batch_size: int, views: tuple[int, int] = (2, MAX_VIEWS)) -> RigBatch:

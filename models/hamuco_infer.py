@@ -141,7 +141,18 @@ class HaMuCoFusion:
             x = torch.from_numpy(np.ascontiguousarray(a)).to(param.device)
             return x.to(param.dtype) if x.is_floating_point() else x
 
-        res = self.model(tens(arr_uv), tens(conf), tens(local), tens(left_prob), tens(mask), tens(K), tens(R), tens(t))
+        patches = None
+        size = int(getattr(self.model.cfg, "patch_size", 0))
+        if size > 0:  # image features: patches of each view's image around its detected joints
+            from .hamuco_data import joint_patches
+
+            patches = np.zeros((1, v_count, NUM_JOINTS, size, size, 3), np.uint8)
+            for v, i in group.items():
+                image = frameset.frames[v].image
+                if image is not None:
+                    patches[0, v] = joint_patches(image, np.asarray(hands[i].joints_2d), size)
+        res = self.model(tens(arr_uv), tens(conf), tens(local), tens(left_prob), tens(mask), tens(K), tens(R), tens(t),
+                         None if patches is None else tens(patches))  # fmt: skip
         X = res.joints_world[0].double().cpu().numpy()
         sigma = res.uncertainty_mm[0].double().cpu().numpy()
         ref = min(group)
@@ -168,8 +179,8 @@ def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np
                    min_views: int = 2, min_confidence: float = 0.05, batch: int = 64) -> np.ndarray:
     """Fuse 2D hand keypoints of a calibrated rig into world-frame 3D joints, frame by frame.
 
-    The keypoints carry no per-view metric 3D and no handedness (unlike :class:`HaMuCoFusion`'s
-    MediaPipe hands): the network gets zeros for the metric 3D and is run as a left and as a right
+    The keypoints carry no images (a model with image features runs without them), no per-view
+    metric 3D and no handedness (unlike :class:`HaMuCoFusion`'s MediaPipe hands): the network gets zeros for the metric 3D and is run as a left and as a right
     hand, keeping per frame the side whose joints reproject closer to the keypoints. Without the
     metric 3D it is less accurate (synthetic 4-camera ring, 3 px Gaussian noise: 7.7 mm), and on
     keypoints without gross errors RANSAC is better (3.3 mm there): the network earns its keep on a

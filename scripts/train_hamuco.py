@@ -208,6 +208,15 @@ def train(args: argparse.Namespace) -> int:
     else:
         if args.init is not None:
             model = load_weights(args.init, device).train()
+            if args.model != model.model_name and not args.self_supervised:
+                # e.g. the shipped detections-only model -> hamuco_img: new branches start at zero
+                grown = create_model(args.model, device=device)
+                missing, unexpected = grown.load_state_dict(model.state_dict(), strict=False)
+                if unexpected:
+                    raise SystemExit(f"--init {args.init} does not fit --model {args.model}: {unexpected[:3]}")
+                log.info("initialised %s from %s (%s); new: %d tensors", args.model, args.init, model.model_name,
+                         len(missing))
+                model = grown.train()
         else:
             model = create_model(args.model, device=device)
         step, history = 0, []

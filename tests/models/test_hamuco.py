@@ -100,7 +100,7 @@ def test_model_output_does_not_depend_on_view_order(dataset: RigDataset) -> None
     model = create_model("hamuco_tiny").eval()
     b = dataset.sample(np.random.default_rng(3), 3, views=(8, 8))
     perm = torch.tensor([5, 2, 7, 0, 1, 6, 3, 4])
-    permuted = {k: (v[:, perm] if v.ndim >= 2 and v.shape[1] == 8 else v) for k, v in b.inputs().items()}
+    permuted = {k: (v[:, perm] if v is not None and v.ndim >= 2 and v.shape[1] == 8 else v) for k, v in b.inputs().items()}
     with torch.inference_mode():
         a, p = model(**b.inputs()), model(**permuted)
     torch.testing.assert_close(a.joints_world, p.joints_world, atol=1e-3, rtol=1e-4)
@@ -239,3 +239,52 @@ def test_eval_rig_scores_all_methods(tmp_path) -> None:
     assert row["dlt_mpjpe"] < 10.0 and row["ransac_mpjpe"] < 10.0
     assert np.isfinite(row["fusion_mpjpe"]) and row["fusion_pa_mpjpe"] <= row["fusion_mpjpe"] + 1e-9
     assert "| 4 | no |" in markdown(res)
+
+
+def test_joint_patches_centre_and_missing_hand() -> None:
+    from models.hamuco_data import PATCH_SIZE, joint_patches
+
+    image = np.zeros((120, 160, 3), np.uint8)
+    image[40:60, 70:90] = (200, 30, 10)  # a red square around (80, 50)
+    uv = np.tile([[80.0, 50.0]], (NUM_JOINTS, 1))
+    uv[1:, 0] += np.linspace(-20, 20, NUM_JOINTS - 1)  # hand extent 40 px -> 12 px patches
+    patches = joint_patches(image, uv)
+    assert patches.shape == (NUM_JOINTS, PATCH_SIZE, PATCH_SIZE, 3) and patches.dtype == np.uint8
+    np.testing.assert_array_equal(patches[0], np.broadcast_to(np.array([200, 30, 10], np.uint8), patches[0].shape))
+    off = uv.copy()
+    off[0] = (-50.0, -50.0)  # off the image: replicated border, no error
+    assert joint_patches(image, off)[0].max() == 0
+    nan = uv.copy()
+    nan[3] = np.nan
+    assert not joint_patches(image, nan).any()
+
+
+def test_image_branch_starts_neutral_and_then_sees_the_patches(dataset: RigDataset) -> None:
+    torch.manual_seed(0)
+    base = create_model("hamuco_tiny")
+    img = create_model("hamuco_tiny", patch_size=16)
+    missing, unexpected = img.load_state_dict(base.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("single.patches.") for k in missing)
+    b = dataset.sample(np.random.default_rng(3), 4)
+    patches = torch.from_numpy(np.random.default_rng(4).integers(0, 255, (4, 8, NUM_JOINTS, 16, 16, 3), np.uint8))
+    base.eval()
+    img.eval()
+    with torch.no_grad():
+        ref = base(**b.inputs()).joints_world
+        torch.testing.assert_close(img(**{**b.inputs(), "patches": patches}).joints_world, ref)
+        torch.testing.assert_close(img(**{**b.inputs(), "patches": None}).joints_world, ref)
+        img.single.patches.out.weight.normal_(0.0, 0.5)
+        assert not torch.allclose(img(**{**b.inputs(), "patches": patches}).joints_world, ref)
+        assert torch.isfinite(img(**{**b.inputs(), "patches": patches}).joints_world).all()
+
+
+def test_batches_carry_patches_when_the_sequences_have_them() -> None:
+    seq = _rig_sequence(21, 4)
+    seq["patches"] = np.full((4, 4, NUM_JOINTS, 16, 16, 3), 7, np.uint8)
+    ds = RigDataset([seq])
+    b = ds.batch([(0, 0, np.array([0, 2]))])
+    det = seq["detected"][0, [0, 2]]
+    assert b.patches is not None and b.patches.shape == (1, 8, NUM_JOINTS, 16, 16, 3)
+    assert (b.patches[0, :2].flatten(1).amax(1) == torch.from_numpy(7 * det.astype(np.uint8))).all()
+    assert not b.patches[0, 2:].any()
+    assert RigDataset([_rig_sequence(22, 4)]).batch([(0, 0, np.array([0, 1]))]).patches is None
