@@ -41,6 +41,21 @@ class FusionError(ValueError):
     """The frame set, the cameras and the hands do not fit together."""
 
 
+def _calibration(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``K`` (V, 3, 3) px, ``R`` (V, 3, 3), ``t`` (V, 3) mm (world -> camera) of the rig, float64."""
+    K = np.stack([c.intrinsics.K for c in cameras]).astype(np.float64)
+    R = np.stack([np.asarray(c.extrinsics.R) for c in cameras]).astype(np.float64)
+    t = np.stack([np.asarray(c.extrinsics.t) for c in cameras]).astype(np.float64)
+    return K, R, t
+
+
+def _to_model(model: HaMuCo, a: np.ndarray) -> torch.Tensor:
+    """An array as a tensor on ``model``'s device (floating point in its dtype)."""
+    param = next(model.parameters())
+    x = torch.from_numpy(np.ascontiguousarray(a)).to(param.device)
+    return x.to(param.dtype) if x.is_floating_point() else x
+
+
 def load_fusion(path: str | Path | None = None, device: torch.device | str | None = None) -> HaMuCo:
     """The fusion network from ``path`` (default: the shipped :data:`DEFAULT_WEIGHTS`), eval mode.
 
@@ -90,18 +105,9 @@ class HaMuCoFusion:
             FusionError: the rig's camera count differs from the frame set's, or a hand's view is
                 not a frame of the set.
         """
-        from tracker.triangulate import associate_hands, projection_matrices, undistort_pixels
+        from tracker.triangulate import associate_hands, projection_matrices, split_rig_hands, undistort_pixels
 
-        n_views = len(frameset.frames)
-        if self.cameras is not None and len(self.cameras) != n_views:
-            raise FusionError(f"the rig has {len(self.cameras)} cameras but the frame set has {n_views} frames; "
-                              "give HaMuCoFusion the calibration of exactly these views")
-        cameras = self.cameras if self.cameras is not None else tuple(f.camera for f in frameset.frames)
-        out = [h for h in hands if h.view == -1]
-        per_view = [h for h in hands if h.view != -1]
-        for h in per_view:
-            if not 0 <= h.view < n_views:
-                raise FusionError(f"a hand has view {h.view} but the frame set has {n_views} frames")
+        cameras, out, per_view = split_rig_hands(frameset, hands, self.cameras, "HaMuCoFusion", FusionError)
         if not per_view:
             return out
         uv = [undistort_pixels(cameras[h.view], np.asarray(h.joints_2d, np.float64)) for h in per_view]
@@ -118,7 +124,6 @@ class HaMuCoFusion:
     def _fuse(self, frameset: FrameSet, cameras: Sequence[Camera], hands: Sequence[HandPose],
               uv_und: Sequence[np.ndarray], group: dict[int, int]) -> HandPose:
         v_count = len(cameras)
-        param = next(self.model.parameters())
         arr_uv = np.zeros((1, v_count, NUM_JOINTS, 2), np.float32)
         conf = np.zeros((1, v_count, NUM_JOINTS), np.float32)
         local = np.zeros((1, v_count, NUM_JOINTS, 3), np.float32)
@@ -133,13 +138,10 @@ class HaMuCoFusion:
             hs = float(h.handedness_score)
             left_prob[0, v] = hs if h.handedness == "left" else (1.0 - hs if h.handedness == "right" else 0.5)
             mask[0, v] = True
-        K = np.stack([c.intrinsics.K for c in cameras])[None]
-        R = np.stack([np.asarray(c.extrinsics.R) for c in cameras])[None]
-        t = np.stack([np.asarray(c.extrinsics.t) for c in cameras])[None]
+        K, R, t = (a[None] for a in _calibration(cameras))
 
         def tens(a: np.ndarray) -> torch.Tensor:
-            x = torch.from_numpy(np.ascontiguousarray(a)).to(param.device)
-            return x.to(param.dtype) if x.is_floating_point() else x
+            return _to_model(self.model, a)
 
         patches = None
         size = int(getattr(self.model.cfg, "patch_size", 0))
@@ -180,11 +182,12 @@ def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np
     """Fuse 2D hand keypoints of a calibrated rig into world-frame 3D joints, frame by frame.
 
     The keypoints carry no images (a model with image features runs without them), no per-view
-    metric 3D and no handedness (unlike :class:`HaMuCoFusion`'s MediaPipe hands): the network gets zeros for the metric 3D and is run as a left and as a right
-    hand, keeping per frame the side whose joints reproject closer to the keypoints. Without the
-    metric 3D it is less accurate (synthetic 4-camera ring, 3 px Gaussian noise: 7.4 mm), and on
-    keypoints without gross errors RANSAC is better (3.3 mm there): the network earns its keep on a
-    real detector's failures (occlusion, two views; see ``models/weights/hamuco.md``).
+    metric 3D and no handedness (unlike :class:`HaMuCoFusion`'s MediaPipe hands): the network gets
+    zeros for the metric 3D and is run as a left and as a right hand, keeping per frame the side
+    whose joints reproject closer to the keypoints. Without the metric 3D it is less accurate
+    (synthetic 4-camera ring, 3 px Gaussian noise: 7.4 mm), and on keypoints without gross errors
+    RANSAC is better (3.3 mm there): the network earns its keep on a real detector's failures
+    (occlusion, two views; see ``models/weights/hamuco.md``).
 
     Args:
         cameras: ``V`` calibrated cameras (world -> camera, mm), in the order of ``points``' views.
@@ -218,7 +221,6 @@ def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np
     if n_views > MAX_VIEWS:
         raise FusionError(f"the fusion network takes at most {MAX_VIEWS} views, got {n_views}; use RANSAC")
     model = (load_fusion() if model is None else model).eval()
-    param = next(model.parameters())
     ok = np.isfinite(pts).all(-1) & np.isfinite(conf) & (conf >= min_confidence)
     c = np.where(ok, np.clip(np.nan_to_num(conf), 0.0, 1.0), 0.0)
     uv = np.zeros_like(pts)
@@ -230,14 +232,11 @@ def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np
         uv[:, v] = np.where(ok[:, v, :, None], und, mean[:, None, :])
     mask = ok.sum(-1) >= (NUM_JOINTS + 1) // 2  # (F, V)
     c = c * mask[..., None]
-    K = np.stack([cam.intrinsics.K for cam in cameras]).astype(np.float64)
-    R = np.stack([np.asarray(cam.extrinsics.R) for cam in cameras]).astype(np.float64)
-    t = np.stack([np.asarray(cam.extrinsics.t) for cam in cameras]).astype(np.float64)
+    K, R, t = _calibration(cameras)
     out = np.full((n_frames, NUM_JOINTS, 3), np.nan)
 
     def tens(a: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(a)).to(param.device)
-        return x.to(param.dtype) if x.is_floating_point() else x
+        return _to_model(model, a)
 
     for s in range(0, n_frames, batch):
         sl = slice(s, min(s + batch, n_frames))

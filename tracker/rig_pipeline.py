@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from .identity import HandTracker, IdentityConfig
@@ -50,7 +49,7 @@ from .mediapipe_hands import MediaPipeConfig, MediaPipeHands
 from .one_euro import SMOOTHING_PRESETS, OneEuroParams
 from .pipeline import Pipeline, Stage
 from .smoothing import TemporalSmoother
-from .triangulate import RigTriangulator, TriangulationConfig
+from .triangulate import RigTriangulator, TriangulationConfig, project_points
 from .types import Camera, FrameSet, HandPose
 
 __all__ = [
@@ -190,16 +189,6 @@ def _camera_to_world(points_cam: np.ndarray, camera: Camera) -> np.ndarray:
     return (points_cam - np.asarray(camera.extrinsics.t, np.float64)) @ R
 
 
-def _project(points_world: np.ndarray, camera: Camera) -> np.ndarray:
-    """World mm ``(N, 3)`` -> pixels ``(N, 2)`` of ``camera``'s (distorted) image."""
-    ext, intr = camera.extrinsics, camera.intrinsics
-    rvec, _ = cv2.Rodrigues(np.asarray(ext.R, np.float64))
-    uv, _ = cv2.projectPoints(np.asarray(points_world, np.float64).reshape(-1, 1, 3), rvec,
-                              np.asarray(ext.t, np.float64).reshape(3, 1), intr.K,
-                              np.asarray(intr.dist, np.float64))  # fmt: skip
-    return uv.reshape(-1, 2)
-
-
 class RigFusion:
     """Pipeline stage: per-view hands -> fused world-frame hands anchored to the reference camera.
 
@@ -246,7 +235,7 @@ class RigFusion:
                 continue
             cam = cameras[h.view]
             explained = any(
-                float(np.median(np.linalg.norm(_project(f.joints_world, cam) - h.joints_2d, axis=1)))
+                float(np.median(np.linalg.norm(project_points(f.joints_world, cam) - h.joints_2d, axis=1)))
                 < self.explain_threshold_px
                 for f in fused
             )  # fmt: skip
@@ -260,7 +249,7 @@ class RigFusion:
     @staticmethod
     def _anchor(hand: HandPose, ref: Camera) -> HandPose:
         X = np.asarray(hand.joints_world, np.float64)
-        return hand.replace(view=-1, joints_3d=_world_to_camera(X, ref), joints_2d=_project(X, ref))
+        return hand.replace(view=-1, joints_3d=_world_to_camera(X, ref), joints_2d=project_points(X, ref))
 
     def close(self) -> None:
         close = getattr(self.fusion, "close", None)

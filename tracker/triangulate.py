@@ -42,9 +42,11 @@ __all__ = [
     "projection_matrix",
     "projection_matrices",
     "undistort_pixels",
+    "project_points",
     "triangulate_joints",
     "triangulate_sequence",
     "associate_hands",
+    "split_rig_hands",
     "RigTriangulator",
 ]
 
@@ -140,6 +142,17 @@ def projection_matrices(cameras: Sequence[Camera]) -> np.ndarray:
     if len(cameras) == 0:
         raise TriangulationError("triangulation needs cameras; got none")
     return np.stack([projection_matrix(c) for c in cameras])
+
+
+def project_points(points_world: np.ndarray, camera: Camera) -> np.ndarray:
+    """World mm ``(N, 3)`` -> pixels ``(N, 2)`` of ``camera``'s (distorted) image
+    (``cv2.projectPoints`` with its extrinsics and distortion; no check that a point is in front)."""
+    ext, intr = camera.extrinsics, camera.intrinsics
+    rvec, _ = cv2.Rodrigues(np.asarray(ext.R, np.float64))
+    uv, _ = cv2.projectPoints(np.asarray(points_world, np.float64).reshape(-1, 1, 3), rvec,
+                              np.asarray(ext.t, np.float64).reshape(3, 1), intr.K,
+                              np.asarray(intr.dist, np.float64))  # fmt: skip
+    return uv.reshape(-1, 2)
 
 
 def undistort_pixels(camera: Camera, uv: np.ndarray) -> np.ndarray:
@@ -272,6 +285,40 @@ def _stack(members: dict[int, int], P_all: np.ndarray, uv_all: list[np.ndarray],
     return P, uv, w
 
 
+def split_rig_hands(
+    frameset: FrameSet, hands: Sequence[HandPose], cameras: Sequence[Camera] | None, stage: str,
+    error: type[Exception] = TriangulationError,
+) -> tuple[tuple[Camera, ...], list[HandPose], list[HandPose]]:
+    """The common start of a rig fusion stage: check the calibration and the hands' views against
+    ``frameset``, and split ``hands`` into those already fused (``view = -1``) and per-view ones.
+
+    Args:
+        frameset: the rig's frame set.
+        hands: the stage's input hands.
+        cameras: the stage's calibration, one camera per frame; None = each frame's ``camera``.
+        stage: the stage's name, for the error message.
+        error: the exception class the stage raises.
+
+    Returns:
+        ``(cameras, fused, per_view)``.
+
+    Raises:
+        ``error``: the calibration's camera count differs from the frame set's, or a hand's view is
+        not a frame of the set.
+    """
+    n_views = len(frameset.frames)
+    if cameras is not None and len(cameras) != n_views:
+        raise error(f"the rig has {len(cameras)} cameras but the frame set has {n_views} frames; "
+                    f"give {stage} the calibration of exactly these views")  # fmt: skip
+    cams = tuple(cameras) if cameras is not None else tuple(f.camera for f in frameset.frames)
+    fused = [h for h in hands if h.view == -1]
+    per_view = [h for h in hands if h.view != -1]
+    for h in per_view:
+        if not 0 <= h.view < n_views:
+            raise error(f"a hand has view {h.view} but the frame set has {n_views} frames")
+    return cams, fused, per_view
+
+
 def associate_hands(
     P: np.ndarray, hands: Sequence[HandPose], uv: Sequence[np.ndarray], config: TriangulationConfig
 ) -> list[dict[int, int]]:
@@ -399,16 +446,7 @@ class RigTriangulator:
         return self._P
 
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
-        n_views = len(frameset.frames)
-        if self.cameras is not None and len(self.cameras) != n_views:
-            raise TriangulationError(f"the rig has {len(self.cameras)} cameras but the frame set has {n_views} "
-                                     "frames; give RigTriangulator the calibration of exactly these views")  # fmt: skip
-        cameras = self.cameras if self.cameras is not None else tuple(f.camera for f in frameset.frames)
-        fused = [h for h in hands if h.view == -1]
-        per_view = [h for h in hands if h.view != -1]
-        for h in per_view:
-            if not 0 <= h.view < n_views:
-                raise TriangulationError(f"a hand has view {h.view} but the frame set has {n_views} frames")
+        cameras, fused, per_view = split_rig_hands(frameset, hands, self.cameras, "RigTriangulator")
         if not per_view:
             return fused
         P = self._projections(cameras)

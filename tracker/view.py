@@ -73,6 +73,7 @@ from vispy.scene import visuals
 
 from .joints import EDGES, FINGERS, WRIST
 from .stats import LoopStats
+from .triangulate import project_points
 from .types import Camera, FrameResult, FrameSet, HandPose, Intrinsics
 
 __all__ = [
@@ -274,11 +275,7 @@ def project_world(points_world: np.ndarray, camera: Camera) -> tuple[np.ndarray,
     ok[ok] = (X[ok] @ R[2] + t[2]) > 1e-6
     uv = np.full((len(X), 2), np.nan)
     if ok.any():
-        rvec, _ = cv2.Rodrigues(R)
-        intr = camera.intrinsics
-        proj, _ = cv2.projectPoints(X[ok].reshape(-1, 1, 3), rvec, t.reshape(3, 1), intr.K,
-                                    np.asarray(intr.dist, np.float64))  # fmt: skip
-        uv[ok] = proj.reshape(-1, 2)
+        uv[ok] = project_points(X[ok], camera)
     return uv, ok
 
 
