@@ -124,12 +124,8 @@ def _rig_framesets(n: int, seed: int = 7) -> list:
     from devices.synthetic import SyntheticDevice
     from models.synthetic import SceneConfig
 
-    dev = SyntheticDevice(seed, SceneConfig(num_frames=n, layout="ring", num_views=LOOP_VIEWS), with_depth=False)
-    dev.open()
-    try:
+    with SyntheticDevice(seed, SceneConfig(num_frames=n, layout="ring", num_views=LOOP_VIEWS), with_depth=False) as dev:
         return [dev.read() for _ in range(n)]
-    finally:
-        dev.close()
 
 
 def _time_pipeline(pipeline, framesets: list, warmup: int = 5) -> tuple[list[float], dict[str, float]]:
@@ -276,7 +272,8 @@ def recorded_rig_loop(framesets: list, base_ms: float) -> dict:
         "median_ms": total.p50_ms if total else float("nan"), "p95_ms": total.p95_ms if total else float("nan"),
         "fps": stats.fps, "processed": stats.processed,
         "baseline": "bare MediaPipe on the 4 views, one thread", "baseline_median_ms": base_ms,
-        "ratio": base_ms * stats.fps / 1e3, "stages_median_ms": {k: round(v.p50_ms, 2) for k, v in stats.stages.items()},
+        "ratio": base_ms * stats.fps / 1e3,
+        "stages_median_ms": {k: round(v.p50_ms, 2) for k, v in stats.stages.items()},
         "goal_fps": GOAL_FPS, "goal_met": stats.fps >= GOAL_FPS,
     }  # fmt: skip
 

@@ -34,12 +34,8 @@ MPJPE_BOUND_MM = 15.0
 
 
 def _framesets(seed: int, views: int, frames: int) -> list[FrameSet]:
-    dev = SyntheticDevice(seed, SceneConfig(num_frames=frames, layout="ring", num_views=views), with_depth=False)
-    dev.open()
-    try:
+    with SyntheticDevice(seed, SceneConfig(num_frames=frames, layout="ring", num_views=views), with_depth=False) as dev:
         return [dev.read() for _ in range(frames)]
-    finally:
-        dev.close()
 
 
 @pytest.fixture(scope="module")
