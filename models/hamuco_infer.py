@@ -186,7 +186,7 @@ def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np
     zeros for the metric 3D and is run as a left and as a right hand, keeping per frame the side
     whose joints reproject closer to the keypoints. Without the metric 3D it is less accurate
     (synthetic 4-camera ring, 3 px Gaussian noise: 7.4 mm), and on keypoints without gross errors
-    RANSAC is better (3.3 mm there): the network earns its keep on a real detector's failures
+    RANSAC is better (3.3 mm there; ``scripts/eval_keypoint_fusion.py``): the network earns its keep on a real detector's failures
     (occlusion, two views; see ``models/weights/hamuco.md``).
 
     Args:
