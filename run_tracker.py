@@ -23,10 +23,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tracker.loop import Channel
-    from tracker.sources import SourceSpec
-    from tracker.stats import LoopStats
-    from tracker.types import FrameResult
+    from tracker.runtime.loop import Channel
+    from tracker.io.sources import SourceSpec
+    from tracker.runtime.stats import LoopStats
+    from tracker.core.structures import FrameResult
 
 log = logging.getLogger("handtrack")
 
@@ -127,16 +127,16 @@ def is_rig_source(spec: SourceSpec) -> bool:
 
 
 def check_rig_calibrated(path: str) -> None:
-    """Raise :class:`tracker.intrinsics.CalibrationError` for a rig file without a calibration whose
+    """Raise :class:`tracker.io.intrinsics.CalibrationError` for a rig file without a calibration whose
     cameras do not bring their own extrinsics (only synthetic views do): it could capture but not
     triangulate."""
-    from tracker.intrinsics import CalibrationError
-    from tracker.rig import load_rig
+    from tracker.core.errors import CalibrationError
+    from tracker.io.rig_file import load_rig
 
     rig = load_rig(path)
     if rig.calibration is None and not all(c.source.lower().startswith("synthetic") for c in rig.cameras):
         raise CalibrationError(f"rig {path} has no calibration = \"...\" file, so its cameras' positions are "
-                               f"unknown: calibrate it first (python -m tracker.calibrate --rig {path}, see README)")
+                               f"unknown: calibrate it first (python -m tracker.calibration.calibrate --rig {path}, see README)")
 
 
 def resolve_torch_device(choice: str) -> str:
@@ -164,7 +164,7 @@ def _run_view(
     Returns when the window is closed, ``stop`` is set, or (headless) the pipeline has finished
     and every result has been drawn.
     """
-    from tracker.view import TrackerView, VideoRecorder, run_window
+    from tracker.view.view import TrackerView, VideoRecorder, run_window
 
     recorder = VideoRecorder(video_path, fps=fps) if video_path else None
     view = TrackerView(show=show)
@@ -209,21 +209,22 @@ def main(argv: list[str] | None = None) -> int:
         log.error("--v2v-weights %s: no such file (train one with `python scripts/train_v2v.py`)", args.v2v_weights)
         return Exit.MODEL
 
-    from devices.base import DeviceDisconnectedError, DeviceError, RecordingError
-    from tracker.export import open_exporter
-    from tracker.depth_lift import DepthLiftConfig
-    from tracker.intrinsics import CalibrationError, load_intrinsics
-    from tracker.loop import Channel, StreamingLoop
-    from tracker.mediapipe_hands import MediaPipeConfig
-    from tracker.lift import LiftConfig
-    from tracker.one_euro import parse_smoothing
-    from tracker.progress import ProgressLog
-    from tracker.rig import RigFileError
-    from tracker.rgb import RgbPipelineConfig, build_rgb_pipeline
-    from tracker.rig_pipeline import (ModelUnavailableError, RigPipelineConfig, build_rig_pipeline, prior_stage,
+    from tracker.core.errors import DeviceDisconnectedError, DeviceError, RecordingError
+    from tracker.sinks.export import open_exporter
+    from tracker.stages.depth_lift import DepthLiftConfig
+    from tracker.core.errors import CalibrationError
+    from tracker.io.intrinsics import load_intrinsics
+    from tracker.runtime.loop import Channel, StreamingLoop
+    from tracker.stages.landmarks import MediaPipeConfig
+    from tracker.stages.lift import LiftConfig
+    from tracker.post.one_euro import parse_smoothing
+    from tracker.sinks.progress import ProgressLog
+    from tracker.io.rig_file import RigFileError
+    from tracker.build import RgbPipelineConfig, build_rgb_pipeline
+    from tracker.fusion.rig import (ModelUnavailableError, RigPipelineConfig, build_rig_pipeline, prior_stage,
                                       refiner_stage, with_stages)  # fmt: skip
-    from tracker.v2v_stage import V2VStageConfig
-    from tracker.sources import SourceOptions, open_source, parse_source
+    from tracker.stages.v2v import V2VStageConfig
+    from tracker.io.sources import SourceOptions, open_source, parse_source
 
     try:
         smoothing = parse_smoothing(args.smoothing)
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
 
     show = not args.no_view
     if show:
-        from tracker.view import ViewUnavailableError, use_backend
+        from tracker.view.view import ViewUnavailableError, use_backend
 
         try:
             use_backend(headless=False)
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("no window possible (%s); running headless. Use --no-view to silence this.", exc)
             show = False
     if not show and args.save_video:
-        from tracker.view import ViewUnavailableError, use_backend
+        from tracker.view.view import ViewUnavailableError, use_backend
 
         try:
             use_backend(headless=True)

@@ -341,7 +341,7 @@ def setup_render():
     import make_demo
 
     from models.render import RenderConfig, RenderHand, render
-    from tracker.types import Camera
+    from tracker.core.structures import Camera
 
     pose = make_demo.animate()[0]
     joints = make_demo.to_camera(make_demo.forward_kinematics(pose)[0], pose)

@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from devices.video import VideoFileDevice  # noqa: E402
-from tracker.export import JsonlExporter  # noqa: E402
-from tracker.intrinsics import load_intrinsics  # noqa: E402
-from tracker.loop import StreamingLoop  # noqa: E402
-from tracker.mediapipe_hands import MediaPipeConfig  # noqa: E402
-from tracker.rgb import RgbPipelineConfig, build_rgb_pipeline  # noqa: E402
-from tracker.sources import DEMO_INTRINSICS, DEMO_VIDEO  # noqa: E402
+from tracker.sinks.export import JsonlExporter  # noqa: E402
+from tracker.io.intrinsics import load_intrinsics  # noqa: E402
+from tracker.runtime.loop import StreamingLoop  # noqa: E402
+from tracker.stages.landmarks import MediaPipeConfig  # noqa: E402
+from tracker.build import RgbPipelineConfig, build_rgb_pipeline  # noqa: E402
+from tracker.io.sources import DEMO_INTRINSICS, DEMO_VIDEO  # noqa: E402
 
 
 def bare_mediapipe(video: Path, passes: int, complexity: int) -> tuple[float, list[float]]:

@@ -1,7 +1,7 @@
 """Benchmark: per-frame latency of the pose prior (+ the learned refiner when available), one hand, CPU.
 
-``prior_mp21`` is :meth:`tracker.prior.PosePrior.project` on one ``(21, 3)`` hand with confidences
-(what :class:`tracker.prior.PriorStage` runs per hand per frame); the baseline is a plain NumPy
+``prior_mp21`` is :meth:`models.prior.PosePrior.project` on one ``(21, 3)`` hand with confidences
+(what :class:`models.prior.PriorStage` runs per hand per frame); the baseline is a plain NumPy
 projection written here (centroid, Kabsch by ``np.linalg.svd``, ``B B^T`` projection, blend; no
 batching machinery), timed in the same run. ``refiner+prior`` adds ``models.refiner.load_refiner``'s
 ``refine`` on the same hand when its checkpoint exists (goal: refiner + prior <= 2 ms per frame).
@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tracker.prior import PosePrior, default_prior_path  # noqa: E402
+from models.prior import PosePrior, default_prior_path  # noqa: E402
 
 
 def _numpy_reference(prior: PosePrior, x: np.ndarray, conf: np.ndarray, strength: float) -> np.ndarray:

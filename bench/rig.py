@@ -149,13 +149,13 @@ def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
     Rows (all on the same ``frames`` frame sets, rendered before timing, as a live rig whose
     cameras cost the host little):
 
-    * ``rig_pipeline_4x640x480``: :func:`tracker.rig_pipeline.build_rig_pipeline` with 2 MediaPipe
+    * ``rig_pipeline_4x640x480``: :func:`tracker.fusion.rig.build_rig_pipeline` with 2 MediaPipe
       threads (the default); ``baseline`` bare MediaPipe on the 4 views one after the other (the
       same graphs, nothing else), so ``ratio`` > 1 means the pipeline is faster than running the
       detector sequentially.
     * ``rig_pipeline_4x640x480_1thread``: the same pipeline with the views run sequentially.
     * ``rig_pipeline_4x640x480_lite``: 2 threads, MediaPipe's lite landmark model (``--model lite``).
-    * ``rig_loop_synthetic_device``: the whole :class:`tracker.loop.StreamingLoop` for ``seconds``
+    * ``rig_loop_synthetic_device``: the whole :class:`tracker.runtime.loop.StreamingLoop` for ``seconds``
       with the synthetic device rendering the 4 views live in its capture thread (rendering competes
       with the pipeline for the same cores; a camera would not); baseline the device alone.
 
@@ -165,9 +165,9 @@ def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
 
     from devices.synthetic import SyntheticDevice
     from models.synthetic import SceneConfig
-    from tracker.loop import StreamingLoop
-    from tracker.mediapipe_hands import MediaPipeConfig
-    from tracker.rig_pipeline import MultiViewLandmarks, RigPipelineConfig, build_rig_pipeline
+    from tracker.runtime.loop import StreamingLoop
+    from tracker.stages.landmarks import MediaPipeConfig
+    from tracker.fusion.rig import MultiViewLandmarks, RigPipelineConfig, build_rig_pipeline
 
     framesets = _rig_framesets(frames)
     rows = []
@@ -230,7 +230,7 @@ def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
 
 
 def recorded_rig_loop(framesets: list, base_ms: float) -> dict:
-    """``rig_loop_recorded``: the whole :class:`tracker.loop.StreamingLoop` on a recorded rig: the
+    """``rig_loop_recorded``: the whole :class:`tracker.runtime.loop.StreamingLoop` on a recorded rig: the
     frame sets written as 4 folders of JPEG images + a calibration TOML + a rig file, opened with
     ``rig:RIG.toml`` (:class:`devices.rig.RigDevice`: a capture thread per camera, decode, timestamp
     matching), played as fast as possible through the default rig pipeline (MediaPipe full).
@@ -240,10 +240,10 @@ def recorded_rig_loop(framesets: list, base_ms: float) -> dict:
 
     import cv2
 
-    from tracker.calib_io import save_calibration
-    from tracker.loop import StreamingLoop
-    from tracker.rig_pipeline import RigPipelineConfig, build_rig_pipeline
-    from tracker.sources import SourceOptions, open_source, parse_source
+    from tracker.io.calibration import save_calibration
+    from tracker.runtime.loop import StreamingLoop
+    from tracker.fusion.rig import RigPipelineConfig, build_rig_pipeline
+    from tracker.io.sources import SourceOptions, open_source, parse_source
 
     cameras = [dataclasses.replace(f.camera, name=f"cam{v}") for v, f in enumerate(framesets[0].frames)]
     with tempfile.TemporaryDirectory() as tmp:

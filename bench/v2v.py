@@ -7,7 +7,7 @@ Two questions from issue [3/5]:
   voxelization -> network -> Numba sub-voxel read-out, batch 1, with the shipped
   ``models/weights/v2v_light.pt``. Timed twice in the same run: with the project's Numba kernels
   and with their vectorised NumPy references (:mod:`kernels.reference`) around the same network;
-  ``ratio`` = reference / ours. Also the whole live stage (:class:`tracker.v2v_stage.V2VDepthEstimator`,
+  ``ratio`` = reference / ours. Also the whole live stage (:class:`tracker.stages.v2v.V2VDepthEstimator`,
   tracking seed, ``passes`` network passes) as the loop runs it.
 * **Full model** (the paper's 88^3 grid, width 32; random weights: speed does not depend on them):
   the network alone at batch 1 and batched, float32 and float16 (CUDA), in frames per second. The
@@ -41,9 +41,9 @@ from kernels import reference as R  # noqa: E402
 from models.v2v import create_model, load_weights  # noqa: E402
 from models.v2v_data import DEFAULT_EVAL_PATH, load_eval_set  # noqa: E402
 from models.v2v_infer import V2VEstimator  # noqa: E402
-from tracker.depth_crop import hand_reference_point, intrinsics_of  # noqa: E402
-from tracker.types import Camera, Frame, FrameSet, Intrinsics  # noqa: E402
-from tracker.v2v_stage import DEFAULT_V2V_WEIGHTS, V2VDepthEstimator, V2VStageConfig  # noqa: E402
+from models.depth_crop import hand_reference_point, intrinsics_of  # noqa: E402
+from tracker.core.structures import Camera, Frame, FrameSet, Intrinsics  # noqa: E402
+from tracker.stages.v2v import DEFAULT_V2V_WEIGHTS, V2VDepthEstimator, V2VStageConfig  # noqa: E402
 
 PAPER_FPS = 3.5
 GOAL_GPU_FPS = 100.0

@@ -17,7 +17,7 @@ from typing import Self
 import cv2
 import numpy as np
 
-from tracker.types import Camera, FrameSet, Intrinsics
+from tracker.core.structures import Camera, FrameSet, Intrinsics
 
 __all__ = ["DeviceBase", "CameraForSize", "Pacer", "to_rgb"]
 

@@ -1,39 +1,12 @@
-"""The ``Device`` protocol every source implements, and the errors devices raise."""
+"""The ``Device`` protocol every source implements (its errors: :mod:`tracker.core.errors`)."""
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from tracker.types import FrameSet
+from tracker.core.structures import FrameSet
 
-__all__ = [
-    "Device",
-    "DeviceError",
-    "DeviceNotFoundError",
-    "DeviceDisconnectedError",
-    "RecordingError",
-    "UnsupportedSourceError",
-]
-
-
-class DeviceError(RuntimeError):
-    """Base class of every error a device raises; the message says what to do."""
-
-
-class DeviceNotFoundError(DeviceError):
-    """The camera / file / folder named does not exist or cannot be opened."""
-
-
-class DeviceDisconnectedError(DeviceError):
-    """A live device stopped delivering frames (unplugged, driver reset)."""
-
-
-class RecordingError(DeviceError):
-    """A recording exists but cannot be decoded (corrupt, truncated, empty)."""
-
-
-class UnsupportedSourceError(DeviceError):
-    """The source is of a kind or format handtrack does not read."""
+__all__ = ["Device"]
 
 
 @runtime_checkable

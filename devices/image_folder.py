@@ -10,10 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.types import Frame, FrameSet, Intrinsics
+from tracker.core.structures import Frame, FrameSet, Intrinsics
 
-from ._common import CameraForSize, DeviceBase, Pacer, to_rgb
-from .base import DeviceNotFoundError, RecordingError
+from devices._common import CameraForSize, DeviceBase, Pacer, to_rgb
+from tracker.core.errors import DeviceNotFoundError, RecordingError
 
 __all__ = ["ImageFolderDevice", "IMAGE_EXTENSIONS", "natural_key", "load_image_rgb"]
 

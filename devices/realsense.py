@@ -14,7 +14,7 @@ One adapter, :class:`RealSenseDevice`, two sources:
   ``rs-convert -D``). Recordings are made by the RealSense Viewer, ``rs.recorder`` /
   ``rs.config.enable_record_to_file``, or :func:`devices.realsense_record.write_recording`.
 
-Every frame set holds one :class:`tracker.types.Frame`: the RGB image, ``depth`` in uint16
+Every frame set holds one :class:`tracker.core.structures.Frame`: the RGB image, ``depth`` in uint16
 millimetres registered to that image (0 = no reading), the colour camera's factory intrinsics,
 the SDK timestamp in seconds and a frame index. A depth-only camera or recording (no colour
 stream) gives a grey rendering of the depth as the image (near is bright, see
@@ -36,10 +36,10 @@ import cv2
 import numpy as np
 import pyrealsense2 as rs
 
-from tracker.types import Camera, Extrinsics, Frame, FrameSet, Intrinsics
+from tracker.core.structures import Camera, Extrinsics, Frame, FrameSet, Intrinsics
 
-from ._common import DeviceBase, Pacer
-from .base import DeviceDisconnectedError, DeviceError, DeviceNotFoundError, RecordingError, UnsupportedSourceError
+from devices._common import DeviceBase, Pacer
+from tracker.core.errors import DeviceDisconnectedError, DeviceError, DeviceNotFoundError, RecordingError, UnsupportedSourceError
 
 __all__ = [
     "RealSenseDevice",

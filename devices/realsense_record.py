@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyrealsense2 as rs
 
-from tracker.types import Extrinsics, FrameSet, Intrinsics
+from tracker.core.structures import Extrinsics, FrameSet, Intrinsics
 
 __all__ = ["write_recording", "rs_intrinsics"]
 

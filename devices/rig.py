@@ -40,10 +40,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
-from tracker.types import Camera, Frame, FrameSet
+from tracker.core.structures import Camera, Frame, FrameSet
 
-from ._common import DeviceBase
-from .base import Device, DeviceDisconnectedError, DeviceError
+from devices._common import DeviceBase
+from devices.base import Device
+from tracker.core.errors import DeviceDisconnectedError, DeviceError
 
 __all__ = ["RigView", "RigSync", "RigStats", "RigDevice", "Clock"]
 

@@ -1,17 +1,17 @@
 """A live source of synthetic hands: the data engine (:mod:`models.synthetic`) as a device.
 
 Streams a drawn :class:`models.synthetic.Scene` frame by frame: one RGB-D view, or a rig of N
-views delivered together as one :class:`tracker.types.FrameSet`. Every frame carries its
-:class:`tracker.types.GroundTruth` (3D joints in that camera's frame mm, 2D px, visibility,
+views delivered together as one :class:`tracker.core.structures.FrameSet`. Every frame carries its
+:class:`tracker.core.structures.GroundTruth` (3D joints in that camera's frame mm, 2D px, visibility,
 handedness, action), so the whole pipeline can be run and scored without a camera.
 """
 
 from __future__ import annotations
 
 import logging
-from tracker.types import FrameSet
+from tracker.core.structures import FrameSet
 
-from ._common import DeviceBase, Pacer
+from devices._common import DeviceBase, Pacer
 
 __all__ = ["SyntheticDevice"]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tracker.types import Frame, FrameSet, Intrinsics
+from tracker.core.structures import Frame, FrameSet, Intrinsics
 
-from ._common import CameraForSize, DeviceBase, Pacer, to_rgb
-from .base import DeviceNotFoundError, RecordingError, UnsupportedSourceError
+from devices._common import CameraForSize, DeviceBase, Pacer, to_rgb
+from tracker.core.errors import DeviceNotFoundError, RecordingError, UnsupportedSourceError
 
 __all__ = ["VideoFileDevice", "VIDEO_EXTENSIONS"]
 

@@ -9,10 +9,10 @@ import time
 
 import cv2
 
-from tracker.types import Frame, FrameSet, Intrinsics
+from tracker.core.structures import Frame, FrameSet, Intrinsics
 
-from ._common import CameraForSize, DeviceBase, to_rgb
-from .base import DeviceDisconnectedError, DeviceNotFoundError
+from devices._common import CameraForSize, DeviceBase, to_rgb
+from tracker.core.errors import DeviceDisconnectedError, DeviceNotFoundError
 
 __all__ = ["WebcamDevice"]
 

@@ -10,8 +10,8 @@
 Every kernel compiles on first use (``cache=True``: once per machine, kept in ``__pycache__``).
 """
 
-from .depth import center_of_mass, depth_center_of_mass, depth_to_points
-from .heatmap import (
+from kernels.depth import center_of_mass, depth_center_of_mass, depth_to_points
+from kernels.heatmap import (
     REFINE_GAUSS,
     REFINE_MEAN,
     gaussian_heatmaps,
@@ -21,7 +21,7 @@ from .heatmap import (
     subvoxel_argmax_batch,
     subvoxel_argmax_into,
 )
-from .triangulate import (
+from kernels.triangulate import (
     reprojection_errors,
     triangulate_dlt,
     triangulate_dlt_batch,
@@ -31,7 +31,7 @@ from .triangulate import (
     triangulate_ransac_into,
     triangulation_stats,
 )
-from .voxel import (
+from kernels.voxel import (
     cube_pixel_bbox,
     grid_params,
     grid_to_world,

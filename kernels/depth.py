@@ -1,6 +1,6 @@
 """Depth image kernels: back-projection to points and the centre of mass.
 
-Conventions (:mod:`tracker.types`): depth is ``uint16`` ``(H, W)``, ``depth * depth_scale`` is the
+Conventions (:mod:`tracker.core.structures`): depth is ``uint16`` ``(H, W)``, ``depth * depth_scale`` is the
 distance Z in mm along the optical axis, 0 means "no reading". Pixel ``(row, col)`` has its centre at
 ``(u, v) = (col + 0.5, row + 0.5)`` (origin at the top-left corner of the top-left pixel), so it
 back-projects to the camera-frame point (mm, x right, y down, z forward)::

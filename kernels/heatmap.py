@@ -30,7 +30,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .voxel import grid_params
+from kernels.voxel import grid_params
 
 __all__ = [
     "REFINE_MEAN",

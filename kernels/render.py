@@ -16,7 +16,7 @@ The geometry arguments of the kernels are ``minv`` ``(N, 3, 3)``, ``org`` ``(N, 
 :func:`models.hand_surface.pack`). Rays are intersected exactly in the local frame (an affine map
 keeps the ray parameter), so depths are exact to float64 rounding.
 
-Conventions (:mod:`tracker.types`): camera frame mm (x right, y down, z forward), pinhole
+Conventions (:mod:`tracker.core.structures`): camera frame mm (x right, y down, z forward), pinhole
 ``u = fx * X / Z + cx``; pixel ``(row, col)`` has its centre at ``(col + 0.5, row + 0.5)``; the ray of
 image point ``(u, v)`` is ``((u - cx) / fx, (v - cy) / fy, 1)`` from the camera centre, so the ray
 parameter of a hit is its depth Z in mm. Only hits with ``Z > NEAR_MM`` count.

@@ -1,7 +1,7 @@
 """Multi-view triangulation: confidence-weighted linear triangulation (DLT) and reprojection errors.
 
 Cameras are given by projection matrices ``P = K [R | t]`` ``(V, 3, 4)`` float64 that map world
-points (mm, the rig's world frame) to pixels (``tracker.types`` convention: origin at the top-left
+points (mm, the rig's world frame) to pixels (``tracker.core.structures`` convention: origin at the top-left
 corner of the top-left pixel): ``(x, y, w) = P @ (X, 1)``, ``(u, v) = (x / w, y / w)``, and ``w`` is
 the point's depth in that camera (> 0 in front of it).
 

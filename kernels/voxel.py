@@ -21,7 +21,7 @@ Grid convention (every kernel in :mod:`kernels` uses it through the helpers of t
 Occupancy grids are ``uint8`` (1 = at least one depth point in the voxel, 0 = none): a quarter of
 the memory of float32 to clear and write; the network casts (``torch.from_numpy(g).float()``).
 
-Depth pixels follow :mod:`tracker.types`: pixel ``(row, col)`` has its centre at
+Depth pixels follow :mod:`tracker.core.structures`: pixel ``(row, col)`` has its centre at
 ``(u, v) = (col + 0.5, row + 0.5)`` and back-projects to
 ``X = (col + 0.5 - cx) / fx * Z``, ``Y = (row + 0.5 - cy) / fy * Z`` with ``Z = depth * depth_scale``,
 evaluated in float64 in exactly that order by every kernel (see :func:`kernels.depth.depth_to_points`).

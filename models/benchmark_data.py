@@ -11,7 +11,7 @@ A contiguous tail (rather than random frames) keeps temporally-correlated neighb
 out of validation, which is closer to the unseen continuation the project is judged on.
 
 All coordinates here are the benchmarks' (u, v, d): pixels, pixels, mm; convert with
-:func:`devices.nyu.uvd_to_xyz` and :data:`devices.nyu.NYU_BENCHMARK` / ``ICVL_BENCHMARK``.
+:func:`models.depth_datasets.uvd_to_xyz` and :data:`devices.nyu.NYU_BENCHMARK` / ``ICVL_BENCHMARK``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from devices.nyu import ICVL_BENCHMARK, NYU_BENCHMARK, PinholeParams, read_labels
-from tracker.data_root import data_root
+from models.depth_datasets import ICVL_BENCHMARK, NYU_BENCHMARK, PinholeParams, read_labels
+from tracker.core.data_root import data_root
 
 __all__ = [
     "DATASETS",

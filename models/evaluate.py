@@ -22,13 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from devices.nyu import read_labels, uvd_to_xyz  # noqa: E402
-from models.benchmark_data import DATASETS, benchmark_params, dev_split  # noqa: E402
-from tracker.joints import LAYOUT_JOINT_NAMES  # noqa: E402
-from tracker.metrics import sequence_joint_errors, success_rate  # noqa: E402
+from models.depth_datasets import read_labels, uvd_to_xyz
+from models.benchmark_data import DATASETS, benchmark_params, dev_split
+from tracker.core.joints import LAYOUT_JOINT_NAMES
+from tracker.core.metrics import sequence_joint_errors, success_rate
 
 __all__ = ["THRESHOLDS_MM", "evaluate_xyz", "evaluate_files", "draw_curve", "main"]
 

@@ -9,7 +9,7 @@ V = 1..8 cameras (slots padded to a fixed V with ``view_mask``):
   ``patch_size > 0``, **image features**: a small CNN (:class:`PatchEncoder`) on an RGB patch of the
   view's image around each detected joint (:func:`models.hamuco_data.joint_patches`), so the network
   can see an occluder or a detection off the hand -> per-joint
-  features (graph convolutions over :data:`tracker.joints.EDGES`) -> hand-model parameters
+  features (graph convolutions over :data:`tracker.core.joints.EDGES`) -> hand-model parameters
   (6D rotation in that camera's frame, 20 joint angles, 18 shape factors) -> joints by
   :func:`models.hand_model.forward_kinematics` -> absolute camera-frame joints (mm) by a
   confidence-weighted closed-form solve of the translation against the rays.
@@ -44,9 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tracker.joints import EDGES, NUM_JOINTS
+from tracker.core.joints import EDGES, NUM_JOINTS
 
-from .hand_model import NUM_ANGLES, SHAPE_DIM, SHAPE_LIMITS, angle_limits, forward_kinematics
+from models.hand_model import NUM_ANGLES, SHAPE_DIM, SHAPE_LIMITS, angle_limits, forward_kinematics
 
 __all__ = [
     "HaMuCoConfig",
@@ -652,7 +652,7 @@ def create_model(name: str = "hamuco_small", device: torch.device | None = None,
 def save_weights(model: HaMuCo, path: str | Path, meta: dict[str, Any] | None = None, half: bool = True) -> None:
     """Write a small weights file (``name``, ``config``, ``state_dict``, ``meta``; plain types and
     tensors, float16 when ``half``) loadable with ``torch.load(path, weights_only=True)``; atomic."""
-    from .v2v import atomic_torch_save
+    from models.v2v import atomic_torch_save
 
     sd = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous()
           for k, v in model.state_dict().items()}

@@ -2,7 +2,7 @@
 
 Rig sequences are drawn by the synthetic engine (:mod:`models.synthetic`, ``ring`` / ``desk``
 layouts, one hand), rendered view by view and run through the REAL MediaPipe detector
-(:class:`tracker.mediapipe_hands.MediaPipeHands`, tracking mode, one detector per view as a live
+(:class:`tracker.stages.landmarks.MediaPipeHands`, tracking mode, one detector per view as a live
 rig runs it), so the network's inputs carry a real detector's errors: misses, jitter, left/right
 swaps, and MediaPipe's own joint conventions. Optionally some views get an **occluder**: a
 skin-coloured or textured ellipse or bar pasted over part of the hand (fixed in the image for the
@@ -32,15 +32,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 import torch
 
-from tracker.joints import NUM_JOINTS
+from tracker.core.joints import NUM_JOINTS
 
 __all__ = [
     "TRAIN_SEED_MAX",
@@ -50,6 +50,7 @@ __all__ = [
     "sample_occluder",
     "apply_occluder",
     "GenerationConfig",
+    "Detector",
     "generate_sequence",
     "detections_from_hands",
     "joint_patches",
@@ -67,6 +68,14 @@ TRAIN_SEED_MAX: Final = 1_000_000
 EVAL_SEED_BASE: Final = 3_000_000
 #: Most views a batch holds.
 MAX_VIEWS: Final = 8
+
+
+class Detector(Protocol):
+    """A per-view 2D hand detector in tracking mode (e.g. :class:`tracker.stages.landmarks.MediaPipeHands`)."""
+
+    def detect(self, rgb: np.ndarray, timestamp_s: float) -> list: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -211,7 +220,7 @@ def detections_from_hands(hands: Sequence, num_views: int) -> dict[str, np.ndarr
     """Per-view arrays from per-view detections of ONE hand (the highest-score hand of each view).
 
     Args:
-        hands: :class:`tracker.types.HandPose` with ``view`` set (other views: missing).
+        hands: :class:`tracker.core.structures.HandPose` with ``view`` set (other views: missing).
         num_views: V.
 
     Returns:
@@ -236,13 +245,18 @@ def detections_from_hands(hands: Sequence, num_views: int) -> dict[str, np.ndarr
     return {"uv": uv, "conf": conf, "score": score, "left_prob": left, "local": local, "detected": det}
 
 
-def generate_sequence(seed: int, layout: str, config: GenerationConfig = GenerationConfig(),
+def generate_sequence(seed: int, layout: str, make_detector: Callable[[int], Detector],
+                      config: GenerationConfig = GenerationConfig(),
                       occlusion_variants: Iterable[bool] = (False,)) -> list[dict[str, np.ndarray]]:
-    """Render one rig sequence and run MediaPipe on every view (see the module docstring).
+    """Render one rig sequence and run a 2D detector (MediaPipe) on every view (see the module docstring).
 
     Args:
         seed: scene seed (< 1,000,000 for training, >= :data:`EVAL_SEED_BASE` for evaluation).
         layout: ``ring`` or ``desk``.
+        make_detector: ``make_detector(view)`` -> a fresh detector in tracking mode for that view
+            (``detect(rgb, timestamp_s) -> list[HandPose]`` and ``close()``), e.g.
+            ``lambda v: MediaPipeHands(MediaPipeConfig(max_hands=1), view=v)`` from
+            :mod:`tracker.stages.landmarks`; one per view and occlusion variant.
         config: sequence settings.
         occlusion_variants: one output per entry; False = clean views, True = views occluded with
             ``config.occluder_probability`` (at least one view). The frames are rendered once and
@@ -252,7 +266,6 @@ def generate_sequence(seed: int, layout: str, config: GenerationConfig = Generat
         One dict of arrays per variant (the ``.npz`` layout of the module docstring).
     """
     from models.synthetic import SENSOR_LIKE, SceneConfig, render_view, sample_scene
-    from tracker.mediapipe_hands import MediaPipeConfig, MediaPipeHands
 
     cfg = SceneConfig(num_frames=config.num_frames, layout=layout, num_views=config.num_views,  # type: ignore[arg-type]
                       num_hands=1)
@@ -286,8 +299,7 @@ def generate_sequence(seed: int, layout: str, config: GenerationConfig = Generat
             for v in np.nonzero(pick)[0]:
                 occluders[v] = sample_occluder(rng, common["joints_2d"][0, v])
         masks = [None if o is None else o.mask(w, h) for o in occluders]
-        detectors = [MediaPipeHands(MediaPipeConfig(max_hands=1, model_complexity=config.model_complexity), view=v)
-                     for v in range(v_count)]
+        detectors = [make_detector(v) for v in range(v_count)]
         cols: dict[str, list] = {k: [] for k in ("uv", "conf", "score", "left_prob", "local", "detected", "covered",
                                                  "patches")}  # fmt: skip
         try:

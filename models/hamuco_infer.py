@@ -1,12 +1,13 @@
 """The learned multi-view fusion (:mod:`models.hamuco`) as a pipeline stage.
 
 :class:`HaMuCoFusion` takes the per-view 2D hands of a rig's frame set (``HandPose.view`` = the
-frame's index in the :class:`~tracker.types.FrameSet`, e.g. MediaPipe run per view), groups the
-detections of each physical hand across views (:func:`tracker.triangulate.associate_hands`:
+frame's index in the :class:`~tracker.core.structures.FrameSet`, e.g. MediaPipe run per view), groups the
+detections of each physical hand across views (:func:`tracker.fusion.triangulate.associate_hands`:
 reprojection consistency and handedness) and returns one fused hand per group in the rig's world
 frame. :func:`load_fusion` loads the shipped checkpoint ``models/weights/hamuco.pt``.
 
-    from models.hamuco_infer import HaMuCoFusion, load_fusion
+    from tracker.fusion.learned import HaMuCoFusion
+    from models.hamuco_infer import load_fusion
     stage = HaMuCoFusion(cameras, load_fusion())
     fused = stage(frameset, per_view_hands)
 
@@ -24,12 +25,13 @@ from typing import Final
 import numpy as np
 import torch
 
-from tracker.joints import NUM_JOINTS
-from tracker.types import Camera, FrameSet, Handedness, HandPose
+from tracker.core.errors import HandtrackError
+from tracker.core.joints import NUM_JOINTS
+from tracker.core.structures import Camera
 
-from .hamuco import HaMuCo, load_weights
+from models.hamuco import HaMuCo, load_weights
 
-__all__ = ["DEFAULT_WEIGHTS", "FusionError", "HaMuCoFusion", "fuse_keypoints", "load_fusion"]
+__all__ = ["DEFAULT_WEIGHTS", "FusionError", "fuse_keypoints", "load_fusion", "rig_calibration", "to_model"]
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +39,11 @@ log = logging.getLogger(__name__)
 DEFAULT_WEIGHTS: Final = Path(__file__).resolve().parent / "weights" / "hamuco.pt"
 
 
-class FusionError(ValueError):
+class FusionError(HandtrackError, ValueError):
     """The frame set, the cameras and the hands do not fit together."""
 
 
-def _calibration(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rig_calibration(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``K`` (V, 3, 3) px, ``R`` (V, 3, 3), ``t`` (V, 3) mm (world -> camera) of the rig, float64."""
     K = np.stack([c.intrinsics.K for c in cameras]).astype(np.float64)
     R = np.stack([np.asarray(c.extrinsics.R) for c in cameras]).astype(np.float64)
@@ -49,7 +51,7 @@ def _calibration(cameras: Sequence[Camera]) -> tuple[np.ndarray, np.ndarray, np.
     return K, R, t
 
 
-def _to_model(model: HaMuCo, a: np.ndarray) -> torch.Tensor:
+def to_model(model: HaMuCo, a: np.ndarray) -> torch.Tensor:
     """An array as a tensor on ``model``'s device (floating point in its dtype)."""
     param = next(model.parameters())
     x = torch.from_numpy(np.ascontiguousarray(a)).to(param.device)
@@ -63,117 +65,6 @@ def load_fusion(path: str | Path | None = None, device: torch.device | str | Non
         FileNotFoundError: no weights there (train them: ``python -m scripts.train_hamuco``).
     """
     return load_weights(DEFAULT_WEIGHTS if path is None else path, device)
-
-
-class HaMuCoFusion:
-    """Pipeline stage: per-view 2D hands of a calibrated rig -> fused world-frame hands.
-
-    Output per physical hand seen by at least ``min_views`` views (``view = -1``):
-
-    * ``joints_world`` ``(21, 3)`` mm, world frame; ``uncertainty_mm`` ``(21,)`` the network's
-      1-sigma per-axis estimate;
-    * ``joints_3d`` ``(21, 3)`` mm in the camera frame of the lowest-index view that saw the hand
-      (its *reference view*); ``joints_2d`` that view's detection (px);
-    * ``confidence`` per joint ``1 / (1 + (uncertainty_mm / confidence_scale_mm)^2)``;
-    * ``handedness``: the network's side (the views' vote weighted by their probabilities),
-      ``score`` the mean score of the views.
-
-    Hands already fused (``view = -1``) pass through.
-
-    Args:
-        cameras: the rig's cameras, one per frame of the frame sets; None = each frame's ``camera``.
-        model: a :class:`models.hamuco.HaMuCo` (e.g. :func:`load_fusion`); runs on its own device.
-        min_views: fewest views a hand needs (1 keeps hands seen by a single camera: the network
-            still places them from that view's detection and MediaPipe's metric 3D, less accurately).
-        confidence_scale_mm: uncertainty at which a joint's confidence is 0.5.
-    """
-
-    def __init__(self, cameras: Sequence[Camera] | None, model: HaMuCo, min_views: int = 2,
-                 confidence_scale_mm: float = 10.0) -> None:
-        from tracker.triangulate import TriangulationConfig
-
-        self.cameras = tuple(cameras) if cameras is not None else None
-        self.model = model.eval()
-        self.min_views = int(min_views)
-        self.confidence_scale_mm = float(confidence_scale_mm)
-        self._assoc = TriangulationConfig()
-
-    def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
-        """Fuse the per-view hands of ``frameset`` (see the class docstring).
-
-        Raises:
-            FusionError: the rig's camera count differs from the frame set's, or a hand's view is
-                not a frame of the set.
-        """
-        from tracker.triangulate import associate_hands, projection_matrices, split_rig_hands, undistort_pixels
-
-        cameras, out, per_view = split_rig_hands(frameset, hands, self.cameras, "HaMuCoFusion", FusionError)
-        if not per_view:
-            return out
-        uv = [undistort_pixels(cameras[h.view], np.asarray(h.joints_2d, np.float64)) for h in per_view]
-        groups = associate_hands(projection_matrices(cameras), per_view, uv, self._assoc)
-        if self.min_views <= 1:
-            used = {i for g in groups for i in g.values()}
-            groups += [{per_view[i].view: i} for i in range(len(per_view)) if i not in used]
-        for group in groups:
-            if len(group) >= self.min_views:
-                out.append(self._fuse(frameset, cameras, per_view, uv, group))
-        return out
-
-    @torch.inference_mode()
-    def _fuse(self, frameset: FrameSet, cameras: Sequence[Camera], hands: Sequence[HandPose],
-              uv_und: Sequence[np.ndarray], group: dict[int, int]) -> HandPose:
-        v_count = len(cameras)
-        arr_uv = np.zeros((1, v_count, NUM_JOINTS, 2), np.float32)
-        conf = np.zeros((1, v_count, NUM_JOINTS), np.float32)
-        local = np.zeros((1, v_count, NUM_JOINTS, 3), np.float32)
-        left_prob = np.full((1, v_count), 0.5, np.float32)
-        mask = np.zeros((1, v_count), bool)
-        for v, i in group.items():
-            h = hands[i]
-            arr_uv[0, v] = np.nan_to_num(uv_und[i])
-            conf[0, v] = np.nan_to_num(np.asarray(h.confidence, np.float32))
-            if h.joints_local is not None:
-                local[0, v] = h.joints_local
-            hs = float(h.handedness_score)
-            left_prob[0, v] = hs if h.handedness == "left" else (1.0 - hs if h.handedness == "right" else 0.5)
-            mask[0, v] = True
-        K, R, t = (a[None] for a in _calibration(cameras))
-
-        def tens(a: np.ndarray) -> torch.Tensor:
-            return _to_model(self.model, a)
-
-        patches = None
-        size = int(getattr(self.model.cfg, "patch_size", 0))
-        if size > 0:  # image features: patches of each view's image around its detected joints
-            from .hamuco_data import joint_patches
-
-            patches = np.zeros((1, v_count, NUM_JOINTS, size, size, 3), np.uint8)
-            for v, i in group.items():
-                image = frameset.frames[v].image
-                if image is not None:
-                    patches[0, v] = joint_patches(image, np.asarray(hands[i].joints_2d), size)
-        res = self.model(tens(arr_uv), tens(conf), tens(local), tens(left_prob), tens(mask), tens(K), tens(R), tens(t),
-                         None if patches is None else tens(patches))  # fmt: skip
-        X = res.joints_world[0].double().cpu().numpy()
-        sigma = res.uncertainty_mm[0].double().cpu().numpy()
-        ref = min(group)
-        cam = cameras[ref]
-        members = [hands[i] for i in group.values()]
-        handedness: Handedness = "left" if bool(res.left[0]) else "right"
-        p_left = float(left_prob[0, mask[0]].mean())
-        return HandPose(
-            joints_2d=np.asarray(hands[group[ref]].joints_2d, np.float64).copy(),
-            confidence=1.0 / (1.0 + (sigma / self.confidence_scale_mm) ** 2),
-            timestamp=frameset.timestamp,
-            joints_3d=X @ np.asarray(cam.extrinsics.R, np.float64).T + np.asarray(cam.extrinsics.t, np.float64),
-            score=float(np.mean([h.score for h in members])),
-            handedness=handedness,
-            handedness_score=p_left if handedness == "left" else 1.0 - p_left,
-            view=-1,
-            joints_world=X,
-            uncertainty_mm=sigma,
-        )
 
 
 @torch.inference_mode()
@@ -206,9 +97,7 @@ def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np
         FusionError: not 21 joints, more views than the network takes, or mismatched shapes.
         FileNotFoundError: ``model`` is None and the shipped checkpoint is missing.
     """
-    from tracker.triangulate import undistort_pixels
-
-    from .hamuco_data import MAX_VIEWS
+    from models.hamuco_data import MAX_VIEWS
 
     pts = np.asarray(points, np.float64)
     conf = np.asarray(confidence, np.float64)
@@ -226,17 +115,17 @@ def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np
     uv = np.zeros_like(pts)
     for v, cam in enumerate(cameras):  # undistort, and park undetected joints on the view's mean
         flat = np.where(ok[:, v, :, None], pts[:, v], 0.0).reshape(-1, 2)
-        und = undistort_pixels(cam, flat).reshape(n_frames, NUM_JOINTS, 2)
+        und = cam.undistort_pixels(flat).reshape(n_frames, NUM_JOINTS, 2)
         count = ok[:, v].sum(-1, keepdims=True)
         mean = (und * ok[:, v, :, None]).sum(1) / np.maximum(count, 1)
         uv[:, v] = np.where(ok[:, v, :, None], und, mean[:, None, :])
     mask = ok.sum(-1) >= (NUM_JOINTS + 1) // 2  # (F, V)
     c = c * mask[..., None]
-    K, R, t = _calibration(cameras)
+    K, R, t = rig_calibration(cameras)
     out = np.full((n_frames, NUM_JOINTS, 3), np.nan)
 
     def tens(a: np.ndarray) -> torch.Tensor:
-        return _to_model(model, a)
+        return to_model(model, a)
 
     for s in range(0, n_frames, batch):
         sl = slice(s, min(s + batch, n_frames))

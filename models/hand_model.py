@@ -20,7 +20,7 @@ Frames and units:
 Parameter vectors:
 
 * ``pose``: ``(B, POSE_DIM)`` = ``[rotvec (3), transl mm (3), angles rad (20)]``; the angle order
-  is :data:`ANGLE_NAMES` (per chain in :data:`tracker.joints.FINGERS` order: root flexion, root
+  is :data:`ANGLE_NAMES` (per chain in :data:`tracker.core.joints.FINGERS` order: root flexion, root
   abduction, middle flexion, distal flexion; thumb: CMC flexion, CMC abduction, MCP, IP).
 * ``shape``: ``(B, SHAPE_DIM)`` = ``[scale, palm_width, palm_length, 15 bone factors]``, all
   multiplicative, 1 = the average adult hand (:data:`MEAN_SHAPE`); bone factors in chain order root
@@ -40,12 +40,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 import numpy as np
 import torch
 
-from tracker.joints import EDGES, FINGERS, NUM_JOINTS, PALM
+from tracker.core.joints import EDGES, FINGERS, NUM_JOINTS, PALM
 
 __all__ = [
     "POSE_DIM",
@@ -288,7 +288,7 @@ def local_joints_and_frames(angles: torch.Tensor, shape: torch.Tensor) -> tuple[
 
     Returns:
         joints: ``(B, 21, 3)`` mm, hand-local frame, MediaPipe joint order.
-        frames: ``(B, 5, 3, 3, 3)`` rotation of each bone (chains in :data:`tracker.joints.FINGERS`
+        frames: ``(B, 5, 3, 3, 3)`` rotation of each bone (chains in :data:`tracker.core.joints.FINGERS`
             order, bones root to tip), columns in hand-local axes: x the flexion axis, y along the
             bone, z towards the volar side of the finger (the thumb: towards its pad).
     """
@@ -348,7 +348,7 @@ def forward_kinematics(pose: torch.Tensor, shape: torch.Tensor | None = None,
 
 
 def bone_lengths(joints: torch.Tensor | np.ndarray) -> np.ndarray:
-    """Length of each of the 20 bones (parent -> joint, :data:`tracker.joints.EDGES` order), mm.
+    """Length of each of the 20 bones (parent -> joint, :data:`tracker.core.joints.EDGES` order), mm.
 
     Args:
         joints: ``(..., 21, 3)`` mm.
@@ -619,7 +619,7 @@ def fit_to_joints_3d(target: torch.Tensor | np.ndarray, weights: torch.Tensor | 
 
 def _projections(cameras: Sequence, dtype: torch.dtype, device: torch.device | None
                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(V, 3, 3)`` K, ``(V, 3, 3)`` R, ``(V, 3)`` t (world -> camera mm) of ``tracker.types.Camera``s."""
+    """``(V, 3, 3)`` K, ``(V, 3, 3)`` R, ``(V, 3)`` t (world -> camera mm) of ``tracker.core.structures.Camera``s."""
     ks, rs, ts = [], [], []
     for cam in cameras:
         ks.append(cam.intrinsics.K)
@@ -685,7 +685,7 @@ def fit_to_joints_2d(uv: torch.Tensor | np.ndarray, cameras: Sequence, weights: 
     Args:
         uv: ``(B, V, 21, 2)`` pixel positions (undistorted; NaN = not detected) in each of the
             ``V`` views.
-        cameras: ``V`` :class:`tracker.types.Camera` (pinhole intrinsics; extrinsics world ->
+        cameras: ``V`` :class:`tracker.core.structures.Camera` (pinhole intrinsics; extrinsics world ->
             camera, None = identity, i.e. the world is that camera's frame).
         weights: ``(B, V, 21)`` non-negative confidences (default 1).
         left, shape, config, init_pose: as in :func:`fit_to_joints_3d`. With one view the metric

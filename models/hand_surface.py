@@ -1,6 +1,6 @@
 """A hand's skin as simple primitives around its 21 joints: tapered capsules, ellipsoids and a slab.
 
-:func:`build_surface` takes only the 21 joint positions (MediaPipe order, :mod:`tracker.joints`) and
+:func:`build_surface` takes only the 21 joint positions (MediaPipe order, :mod:`tracker.core.joints`) and
 the handedness, so it works for joints from any source: the kinematic hand model, a data set's
 labels, a tracker's output. Every local frame is derived from the joints:
 
@@ -35,7 +35,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from kernels.render import KIND_CONE, KIND_SLAB, MAT_COLS, cast_rays
-from tracker.joints import FINGERS, NUM_JOINTS
+from tracker.core.joints import FINGERS, NUM_JOINTS
 
 __all__ = [
     "RADII",

@@ -19,7 +19,7 @@ from typing import Final
 
 import numpy as np
 
-from .hand_model import ANGLE_LIMITS_DEG, ANGLE_NAMES, NUM_ANGLES
+from models.hand_model import ANGLE_LIMITS_DEG, ANGLE_NAMES, NUM_ANGLES
 
 __all__ = [
     "ACTIONS",
@@ -173,7 +173,7 @@ def _rotvec_compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Rotation vectors ``(T, 3)`` of ``R(a) @ R(b)``."""
     import torch
 
-    from .hand_model import matrix_to_rotvec, rotvec_to_matrix
+    from models.hand_model import matrix_to_rotvec, rotvec_to_matrix
 
     ra = rotvec_to_matrix(torch.as_tensor(np.array(a), dtype=torch.float64))
     rb = rotvec_to_matrix(torch.as_tensor(np.array(b), dtype=torch.float64))

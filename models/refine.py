@@ -10,8 +10,8 @@ fixed order**, whatever order ``--steps`` names them in:
 1. ``refiner``: the learned masked-joint refiner (:mod:`models.refiner`, ``load_refiner(dataset)``),
    per frame;
 2. ``prior``: projection onto the shipped PCA pose prior (``models/weights/prior_<dataset>.npz``,
-   :mod:`tracker.prior`) with its recommended blend weight, per frame;
-3. ``temporal``: an offline filter over the whole file (:mod:`tracker.temporal`): tricube local
+   :mod:`models.prior`) with its recommended blend weight, per frame;
+3. ``temporal``: an offline filter over the whole file (:mod:`models.temporal`): tricube local
    quadratic regression with its width picked per file by leave-one-out CV (``--filter local``,
    default) or the HANDS 2019 centred average ``±k`` (``--filter window``), cut at ``--cuts``, at
    jumps larger than ``--jump`` mm and never across frames of different segments.
@@ -38,13 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):  # ``python models/refine.py`` from anywhere
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from devices.nyu import read_labels, uvd_to_xyz, xyz_to_uvd  # noqa: E402
-from models.benchmark_data import DATASETS, benchmark_params, write_labels  # noqa: E402
-from tracker.prior import PosePrior, PriorError, default_prior_path  # noqa: E402
-from tracker.temporal import TemporalError, local_polynomial, window_average  # noqa: E402
+from tracker.core.errors import HandtrackError
+from models.depth_datasets import read_labels, uvd_to_xyz, xyz_to_uvd
+from models.benchmark_data import DATASETS, benchmark_params, write_labels
+from models.prior import PosePrior, PriorError, default_prior_path
+from models.temporal import TemporalError, local_polynomial, window_average
 
 __all__ = ["STEPS", "STEP_ORDER", "RefineError", "parse_steps", "refine_xyz", "refine_file", "main"]
 
@@ -66,7 +64,7 @@ DEFAULT_STEPS = {"nyu": ("refiner", "temporal"), "icvl": ("refiner",)}
 DEFAULT_WINDOW_K = 2
 
 
-class RefineError(RuntimeError):
+class RefineError(HandtrackError, RuntimeError):
     """A post-processing step cannot run (the message says what to do)."""
 
 

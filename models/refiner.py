@@ -27,9 +27,9 @@ per joint (eq. 4.4). Here the same idea is a post-processor for *any* estimator'
 
 Frames and units: inputs and outputs of :class:`JointRefiner` are millimetres in the frame the
 weights were trained in: the OpenCV camera frame (x right, y down, z forward) for ``nyu`` / ``icvl``
-(:func:`devices.nyu.uvd_to_camera`, *not* the NYU benchmark frame, whose y points up; use
+(:func:`models.depth_datasets.uvd_to_camera`, *not* the NYU benchmark frame, whose y points up; use
 :meth:`JointRefiner.refine_uvd` for benchmark ``(u, v, d)`` files), any frame for ``mp21``.
-Joint orders: ``nyu`` 14 and ``icvl`` 16 joints as in :mod:`tracker.joints`, ``mp21`` the 21
+Joint orders: ``nyu`` 14 and ``icvl`` 16 joints as in :mod:`tracker.core.joints`, ``mp21`` the 21
 MediaPipe joints.
 """
 
@@ -45,8 +45,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from tracker.joints import ICVL_JOINT_NAMES, NUM_JOINTS, NYU_JOINT_NAMES, PALM
-from tracker.types import FrameSet, HandPose
+from tracker.core.errors import ModelError
+from tracker.core.joints import ICVL_JOINT_NAMES, NUM_JOINTS, NYU_JOINT_NAMES, PALM
 
 __all__ = [
     "LAYOUTS",
@@ -56,7 +56,6 @@ __all__ = [
     "RefinerConfig",
     "JointRefinerNet",
     "JointRefiner",
-    "RefinerStage",
     "RefinerWeightsError",
     "normalize_poses",
     "corrupt_poses",
@@ -87,7 +86,7 @@ SCALE_MM: Final = 100.0
 WEIGHTS_DIR: Final = Path(__file__).resolve().parent / "weights"
 
 
-class RefinerWeightsError(RuntimeError):
+class RefinerWeightsError(ModelError):
     """A refiner weights file is missing or does not match the code."""
 
 
@@ -357,12 +356,12 @@ class JointRefiner:
     def refine_uvd(self, uvd: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray:
         """Refine benchmark ``(u, v, d)`` labels (``nyu`` / ``icvl`` refiners): ``(N, J, 3)`` -> same format.
 
-        Converts with :func:`devices.nyu.uvd_to_camera` and the dataset's intrinsics, refines, projects back.
+        Converts with :func:`models.depth_datasets.uvd_to_camera` and the dataset's intrinsics, refines, projects back.
 
         Raises:
             ValueError: the refiner is not for a depth benchmark, or a depth is <= 0.
         """
-        from devices.nyu import ICVL_INTRINSICS, NYU_INTRINSICS, camera_to_uvd, uvd_to_camera
+        from models.depth_datasets import ICVL_INTRINSICS, NYU_INTRINSICS, camera_to_uvd, uvd_to_camera
 
         if self.layout not in ("nyu", "icvl"):
             raise ValueError(f"refine_uvd needs an 'nyu' or 'icvl' refiner, this one is {self.layout!r}")
@@ -422,42 +421,6 @@ def load_refiner(dataset: str = "nyu", path: str | Path | None = None, device: s
     net = net.to(torch.device(device) if device is not None else torch.device("cpu"))
     return JointRefiner(net, blend=float(blob.get("blend", 1.0)), meta=blob.get("meta", {}))
 
-
-class RefinerStage:
-    """Pipeline stage: refine each hand's 21 joints (``joints_3d``, and ``joints_world`` when present).
-
-    Uses the ``mp21`` refiner (trained on all orientations, so the camera and the world frame both
-    work) with the hand's per-joint ``confidence`` as the input confidence (joints at 0 are
-    predicted from the others). Fills ``uncertainty_mm`` with the refiner's estimate where the hand
-    has none. Hands without 3D joints pass unchanged. All hands of a frame set go through one
-    batched forward pass.
-    """
-
-    def __init__(self, refiner: JointRefiner | None = None) -> None:
-        self.refiner = refiner if refiner is not None else load_refiner("mp21")
-        if self.refiner.layout != "mp21":
-            raise ValueError(f"RefinerStage needs a 21-joint ('mp21') refiner, got {self.refiner.layout!r}")
-
-    def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
-        poses: list[np.ndarray] = []
-        confs: list[np.ndarray] = []
-        slots: list[tuple[int, str]] = []
-        for i, h in enumerate(hands):
-            for field in ("joints_3d", "joints_world"):
-                value = getattr(h, field)
-                if value is not None:
-                    poses.append(value)
-                    confs.append(h.confidence)
-                    slots.append((i, field))
-        if not poses:
-            return hands
-        refined, unc = self.refiner.refine_with_uncertainty(np.stack(poses), np.stack(confs))
-        changes: list[dict[str, Any]] = [{} for _ in hands]
-        for k, (i, field) in enumerate(slots):
-            changes[i][field] = refined[k]
-            if field == "joints_3d" and hands[i].uncertainty_mm is None:
-                changes[i]["uncertainty_mm"] = unc[k]
-        return [h.replace(**c) if c else h for h, c in zip(hands, changes)]
 
 
 def _count_parameters(net: nn.Module) -> int:

@@ -1,6 +1,6 @@
 """Render hands from their joints: registered depth, a skin-shaded RGB image, masks and joint labels.
 
-The renderer takes only the 21 joints of each hand (world mm, :mod:`tracker.joints` order), builds
+The renderer takes only the 21 joints of each hand (world mm, :mod:`tracker.core.joints` order), builds
 the skin around them (:func:`models.hand_surface.build_surface`, directly in the camera frame) and
 ray-casts it with the Numba kernels of :mod:`kernels.render` from any pinhole camera:
 
@@ -57,8 +57,8 @@ from kernels.render import (
     zbuffer,
 )
 from models.hand_surface import SLEEVE_ALBEDO, PackedPrimitives, build_surface, pack
-from tracker.joints import NUM_JOINTS
-from tracker.types import Camera
+from tracker.core.joints import NUM_JOINTS
+from tracker.core.structures import Camera
 
 __all__ = ["RenderHand", "RenderConfig", "Rendered", "render", "make_background"]
 

@@ -10,7 +10,7 @@ in any order, in parallel, and bit-identically again.
 Frames and units: the **scene/world frame** is OpenCV-like (x right, y down = gravity, z
 forward), millimetres. Single-view scenes use the camera frame as the world frame (identity
 extrinsics). Rig scenes put the hands around the world origin. Cameras are
-:class:`tracker.types.Camera` (extrinsics world -> camera).
+:class:`tracker.core.structures.Camera` (extrinsics world -> camera).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Final, Literal
 import numpy as np
 import torch
 
-from tracker.types import Camera, Extrinsics, Frame, FrameSet, GroundTruth, Intrinsics
+from tracker.core.structures import Camera, Extrinsics, Frame, FrameSet, GroundTruth, Intrinsics
 
-from .hand_model import SHAPE_DIM, SHAPE_LIMITS, SHAPE_PRIOR_SIGMA, forward_kinematics, matrix_to_rotvec
-from .motion import ACTIONS, Motion, MotionConfig, sample_motion
-from .render import RenderConfig, Rendered, RenderHand, make_background, render
+from models.hand_model import SHAPE_DIM, SHAPE_LIMITS, SHAPE_PRIOR_SIGMA, forward_kinematics, matrix_to_rotvec
+from models.motion import ACTIONS, Motion, MotionConfig, sample_motion
+from models.render import RenderConfig, Rendered, RenderHand, make_background, render
 
 __all__ = [
     "Layout",

@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tracker.joints import NUM_JOINTS
+from tracker.core.joints import NUM_JOINTS
 
 __all__ = [
     "Conv3d",
@@ -180,7 +180,7 @@ class V2VPoseNet(nn.Module):
     """V2V-PoseNet: occupancy grid ``(B, 1, D, D, D)`` -> per-joint heatmaps ``(B, J, D/2, D/2, D/2)``.
 
     Args:
-        num_joints: heatmaps out (21 in :mod:`tracker.joints` order).
+        num_joints: heatmaps out (21 in :mod:`tracker.core.joints` order).
         in_grid: ``D``, voxels per side of the input (multiple of 8; 88 in the paper).
         width: channels of the main trunk (the paper's 32; the front block has ``width // 2``, the
             encoder ``2 width`` and ``4 width``). HANDS 2019 found 64 slightly better.

@@ -38,10 +38,10 @@ import torch
 from torch.utils.data import Dataset
 
 from kernels import depth_to_points, gaussian_heatmaps, voxelize_points
-from .render import RenderConfig
-from .synthetic import SENSOR_LIKE, SceneConfig, render_view, sample_scene
+from models.render import RenderConfig
+from models.synthetic import SENSOR_LIKE, SceneConfig, render_view, sample_scene
 
-from .v2v_infer import hand_reference_point
+from models.v2v_infer import hand_reference_point
 
 __all__ = [
     "EVAL_SEED_BASE",

@@ -2,7 +2,7 @@
 
 The path of the paper, with the Numba kernels of :mod:`kernels` on both ends:
 
-1. reference point: the depth centre of mass of the hand region (:func:`tracker.depth_crop.hand_reference_point`,
+1. reference point: the depth centre of mass of the hand region (:func:`models.depth_crop.hand_reference_point`,
    seeded by a detector's guess of the hand centre), optionally corrected by
    :class:`models.v2v.RefPointNet` (:class:`RefPointRefiner`);
 2. :func:`kernels.voxelize_depth`: occupancy grid ``D^3`` of the cube of ``cube_mm`` around it;
@@ -26,12 +26,12 @@ from torch import nn
 
 from kernels import REFINE_GAUSS, REFINE_MEAN, subvoxel_argmax_batch
 from kernels import voxelize_depth_into
-from tracker.depth_crop import hand_reference_point, intrinsics_of
+from models.depth_crop import hand_reference_point, intrinsics_of
 
-from .v2v import RefPointNet, V2VPoseNet
+from models.v2v import RefPointNet, V2VPoseNet
 
 # ``hand_reference_point`` and ``intrinsics_of`` live with the other crop searches in
-# :mod:`tracker.depth_crop`; they are re-exported here for the V2V code that uses them.
+# :mod:`models.depth_crop`; they are re-exported here for the V2V code that uses them.
 __all__ = ["hand_reference_point", "V2VEstimate", "V2VEstimator", "RefPointRefiner", "intrinsics_of"]
 
 log = logging.getLogger(__name__)

@@ -34,8 +34,8 @@ if str(_REPO / "scripts") not in sys.path:
 
 import make_demo  # noqa: E402
 from models.render import RenderConfig, RenderHand, make_background, render  # noqa: E402
-from tracker.joints import EDGES  # noqa: E402
-from tracker.types import Camera, Extrinsics  # noqa: E402
+from tracker.core.joints import EDGES  # noqa: E402
+from tracker.core.structures import Camera, Extrinsics  # noqa: E402
 
 #: name -> (yaw, pitch) degrees of the camera orbit about the mean hand position.
 VIEWS: dict[str, tuple[float, float]] = {

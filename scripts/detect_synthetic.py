@@ -30,8 +30,8 @@ if str(_REPO) not in sys.path:
 
 from models.motion import ACTIONS  # noqa: E402
 from models.synthetic import SENSOR_LIKE, SceneConfig, render_frameset, sample_scene  # noqa: E402
-from tracker.mediapipe_hands import MediaPipeConfig, MediaPipeHands  # noqa: E402
-from tracker.metrics import bbox_size  # noqa: E402
+from tracker.stages.landmarks import MediaPipeConfig, MediaPipeHands  # noqa: E402
+from tracker.core.metrics import bbox_size  # noqa: E402
 
 SEED_BASE = 2_000_000
 

@@ -6,7 +6,7 @@ ground-truth 21 joints are projected into every camera, Gaussian pixel noise is 
 3 px) and confidences drawn in [0.6, 1]; no gross errors, no images, no per-view metric 3D — what
 a user of another 2D detector hands the offline triangulator. Prints the mean 3D error (mm, world
 frame) of :func:`models.hamuco_infer.fuse_keypoints` (the shipped fusion network) and of RANSAC
-(:func:`tracker.triangulate.triangulate_sequence`).
+(:func:`tracker.fusion.triangulate.triangulate_sequence`).
 
     python scripts/eval_keypoint_fusion.py [--noise-px 3] [--json]
 """
@@ -26,7 +26,7 @@ if str(_REPO) not in sys.path:
 
 from models.hamuco_infer import fuse_keypoints, load_fusion  # noqa: E402
 from models.synthetic import SceneConfig, sample_scene  # noqa: E402
-from tracker.triangulate import TriangulationConfig, triangulate_sequence  # noqa: E402
+from tracker.fusion.triangulate import TriangulationConfig, triangulate_sequence  # noqa: E402
 
 SEEDS = range(40, 52)
 FRAMES = 4

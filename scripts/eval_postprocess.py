@@ -28,12 +28,12 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from devices.nyu import read_labels, uvd_to_xyz  # noqa: E402
+from models.depth_datasets import read_labels, uvd_to_xyz  # noqa: E402
 from models.benchmark_data import (  # noqa: E402
     benchmark_params, dev_split, load_ground_truth, method_name, prediction_paths,
 )  # fmt: skip
 from models.refine import RefineError, _load_refiner, refine_xyz  # noqa: E402
-from tracker.prior import PosePrior, default_prior_path  # noqa: E402
+from models.prior import PosePrior, default_prior_path  # noqa: E402
 
 VARIANTS = {
     "prior": dict(steps=("prior",)),

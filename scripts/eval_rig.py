@@ -8,7 +8,7 @@ about 40 % of the views. For 2, 3, 4 and 8 cameras (views spread evenly around e
 reports MPJPE and PA-MPJPE (mm, world frame, Procrustes with scale) of
 
 * ``dlt``: confidence-weighted DLT over the views that detected the hand
-  (``tracker.triangulate.triangulate_joints(method="dlt")``),
+  (``tracker.fusion.triangulate.triangulate_joints(method="dlt")``),
 * ``ransac``: RANSAC over views per joint (``method="ransac"``; joints it leaves out fall back to DLT),
 * ``fusion``: :class:`models.hamuco.HaMuCo` (``--weights``, default the shipped checkpoint),
 
@@ -46,7 +46,7 @@ METHODS = ("dlt", "ransac", "fusion")
 
 
 def _cameras(d: dict[str, np.ndarray]) -> list:
-    from tracker.types import Camera, Extrinsics, Intrinsics
+    from tracker.core.structures import Camera, Extrinsics, Intrinsics
 
     w, h = (int(x) for x in d["size"])
     cams = []
@@ -58,7 +58,7 @@ def _cameras(d: dict[str, np.ndarray]) -> list:
 
 
 def _pa(pred: np.ndarray, gt: np.ndarray) -> float:
-    from tracker.metrics import mean_joint_error, procrustes_align
+    from tracker.core.metrics import mean_joint_error, procrustes_align
 
     return mean_joint_error(procrustes_align(pred, gt), gt)
 
@@ -68,10 +68,10 @@ def evaluate(files: list[Path], model, views: tuple[int, ...] = VIEW_COUNTS) -> 
     import torch
 
     from models.hamuco_data import RigDataset, view_subset
-    from tracker.metrics import mean_joint_error
+    from tracker.core.metrics import mean_joint_error
 
     try:
-        from tracker.triangulate import TriangulationConfig, triangulate_joints
+        from tracker.fusion.triangulate import TriangulationConfig, triangulate_joints
         have_ransac = True
     except ImportError:  # the robust triangulation module is not there: DLT from the kernel only
         have_ransac = False

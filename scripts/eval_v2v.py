@@ -16,7 +16,7 @@ weights unless ``--out`` says otherwise:
 
 * ``gt`` (default): the centre of mass around the true joints' mean, the training data's detector
   emulation without jitter (the network's own accuracy);
-* ``detector``: the live stage (:class:`tracker.v2v_stage.V2VDepthEstimator`) seeded by a hand
+* ``detector``: the live stage (:class:`tracker.stages.v2v.V2VDepthEstimator`) seeded by a hand
   centre off by N(0, ``--seed-noise-mm``) per axis, as a lifted RGB detection would be (the RGB-D
   lift's centroid is ~10-15 mm off on the generated sequences);
 * ``depth``: the live stage from a cold start on every frame: the nearest object in the depth image
@@ -46,12 +46,12 @@ from kernels import REFINE_GAUSS, REFINE_MEAN  # noqa: E402
 from models.v2v import load_weights  # noqa: E402
 from models.v2v_data import DEFAULT_EVAL_PATH, V2VDataConfig, eval_reference_points, load_eval_set  # noqa: E402
 from models.v2v_infer import V2VEstimator  # noqa: E402
-from devices.nyu import NYU_INTRINSICS, load_nyu_depth, read_labels, uvd_to_camera  # noqa: E402
+from models.depth_datasets import NYU_INTRINSICS, load_nyu_depth, read_labels, uvd_to_camera  # noqa: E402
 from models.benchmark_data import eval_dir, ground_truth_path  # noqa: E402
-from tracker.data_root import data_root  # noqa: E402
-from tracker.joints import JOINT_NAMES, NYU_JOINT_NAMES, common_joints  # noqa: E402
-from tracker.types import Camera, Frame, FrameSet, HandPose, Intrinsics  # noqa: E402
-from tracker.v2v_stage import V2VDepthEstimator, V2VStageConfig  # noqa: E402
+from tracker.core.data_root import data_root  # noqa: E402
+from tracker.core.joints import JOINT_NAMES, NYU_JOINT_NAMES, common_joints  # noqa: E402
+from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics  # noqa: E402
+from tracker.stages.v2v import V2VDepthEstimator, V2VStageConfig  # noqa: E402
 
 THRESHOLDS_MM = np.arange(0.0, 80.5, 1.0)
 
@@ -149,7 +149,7 @@ def stage_estimates(est: V2VEstimator, es, seed: str, noise_mm: float, passes: i
 
 def eval_real_nyu(est: V2VEstimator, root: Path) -> dict | None:
     """The real NYU test frame 1 (``<root>/nyu_test_frame1``): error against its ground truth over the
-    joints NYU shares with the MediaPipe order (:func:`tracker.joints.common_joints`), with the
+    joints NYU shares with the MediaPipe order (:func:`tracker.core.joints.common_joints`), with the
     cube seeded by the benchmark's REN hand centre (the usual protocol's crop centre) and by depth
     alone (the live stage's cold start). None when the data is absent."""
     frame_png = root / "nyu_test_frame1" / "depth_1_0000001.png"

@@ -3,7 +3,7 @@
 
 Renders single-view scenes of the data engine with sensor-like depth (seeds 2 100 000 + k, apart
 from training and the evaluation set), runs MediaPipe (tracking mode, one hand) and the metric
-RGB lift (:class:`tracker.lift.MetricLifter`), then :class:`tracker.depth_lift.DepthLifter`, and
+RGB lift (:class:`tracker.stages.lift.MetricLifter`), then :class:`tracker.stages.depth_lift.DepthLifter`, and
 reports the mean per-joint camera-space error (mm) of both against the ground truth, over the
 frames where MediaPipe found the hand, plus the per-joint error of the depth lift.
 
@@ -24,10 +24,10 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 from models.synthetic import SENSOR_LIKE, SceneConfig, render_frameset, sample_scene  # noqa: E402
-from tracker.depth_lift import DepthLifter  # noqa: E402
-from tracker.joints import JOINT_NAMES  # noqa: E402
-from tracker.lift import MetricLifter  # noqa: E402
-from tracker.mediapipe_hands import MediaPipeConfig, MediaPipeHands  # noqa: E402
+from tracker.stages.depth_lift import DepthLifter  # noqa: E402
+from tracker.core.joints import JOINT_NAMES  # noqa: E402
+from tracker.stages.lift import MetricLifter  # noqa: E402
+from tracker.stages.landmarks import MediaPipeConfig, MediaPipeHands  # noqa: E402
 
 SEED_BASE = 2_100_000
 

@@ -16,7 +16,7 @@ Data sets (each one that is missing under the data root is skipped with a note):
   OneHand10K (4), 2D only. Images without calibration get ``Intrinsics.from_fov`` (only the lift
   uses it; their 3D is not scored).
 
-Metrics (``tracker.metrics``): detection rate (a GT hand is found when a detection's mean 2D error
+Metrics (``tracker.core.metrics``): detection rate (a GT hand is found when a detection's mean 2D error
 is below 0.5 x the GT keypoints' bounding-box size; detections are assigned to GT hands by the
 smallest total mean 2D distance), 2D EPE in px, PCK at fixed px and at fractions of the bounding-box
 size (the larger side of the GT keypoints' box), root-relative (wrist) and Procrustes-aligned
@@ -59,13 +59,13 @@ if str(_REPO) not in sys.path:  # allow ``python scripts/evaluate_rgb.py`` from 
     sys.path.insert(0, str(_REPO))
 
 from devices.image_folder import load_image_rgb  # noqa: E402
-from tracker.chirality import CHIRALITY_MIN, chirality_side  # noqa: E402
-from tracker.data_root import data_root, default_data_root  # noqa: E402
-from tracker.identity import best_assignment  # noqa: E402
-from tracker.joints import EDGES, FREIHAND_TO_MP, INTERHAND_TO_MP, JOINT_NAMES, NUM_JOINTS, WRIST  # noqa: E402
-from tracker.lift import LiftConfig, MetricLifter  # noqa: E402
-from tracker.mediapipe_hands import MediaPipeConfig  # noqa: E402
-from tracker.metrics import (  # noqa: E402
+from tracker.stages.chirality import CHIRALITY_MIN, chirality_side  # noqa: E402
+from tracker.core.data_root import data_root, default_data_root  # noqa: E402
+from tracker.stages.identity import best_assignment  # noqa: E402
+from tracker.core.joints import EDGES, FREIHAND_TO_MP, INTERHAND_TO_MP, JOINT_NAMES, NUM_JOINTS, WRIST  # noqa: E402
+from tracker.stages.lift import LiftConfig, MetricLifter  # noqa: E402
+from tracker.stages.landmarks import MediaPipeConfig  # noqa: E402
+from tracker.core.metrics import (  # noqa: E402
     bbox_size,
     bone_length_sum,
     joint_errors,
@@ -74,9 +74,9 @@ from tracker.metrics import (  # noqa: E402
     procrustes_align,
     root_relative,
 )
-from tracker.one_euro import SMOOTHING_PRESETS  # noqa: E402
-from tracker.rgb import RgbPipelineConfig, build_rgb_pipeline  # noqa: E402
-from tracker.types import Camera, Frame, FrameSet, HandPose, Intrinsics  # noqa: E402
+from tracker.post.one_euro import SMOOTHING_PRESETS  # noqa: E402
+from tracker.build import RgbPipelineConfig, build_rgb_pipeline  # noqa: E402
+from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics  # noqa: E402
 
 DEFAULT_DATA = default_data_root()
 

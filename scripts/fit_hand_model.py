@@ -31,8 +31,8 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 from models import hand_model as hm  # noqa: E402
-from tracker.data_root import data_root  # noqa: E402
-from tracker.joints import EDGES, JOINT_NAMES  # noqa: E402
+from tracker.core.data_root import data_root  # noqa: E402
+from tracker.core.joints import EDGES, JOINT_NAMES  # noqa: E402
 
 DEFAULT_DATA = data_root()
 

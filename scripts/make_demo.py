@@ -14,7 +14,7 @@ Frames and units:
   +y distal (towards the middle fingertip), +z volar (out of the palm). Right-handed:
   ``x = y cross z``. A mirror image of this hand (a left hand) would need a left-handed frame.
 * Pixels: x right, y down, origin at the top-left corner of the top-left pixel (pixel ``i`` spans
-  ``[i, i+1)``), ``u = fx * X / Z + cx``, as in :class:`tracker.types.Intrinsics`.
+  ``[i, i+1)``), ``u = fx * X / Z + cx``, as in :class:`tracker.core.structures.Intrinsics`.
 
 The hand is seen from its palm side: the base orientation maps local +x to camera +x, +y to -y
 (fingers up) and +z (palm normal) to -z (towards the camera). A right hand seen palm-first has its
@@ -49,10 +49,10 @@ import torch  # noqa: E402
 
 from devices.video import VideoFileDevice  # noqa: E402
 from models import hand_model as hm  # noqa: E402
-from tracker.intrinsics import save_intrinsics_json  # noqa: E402
-from tracker.joints import EDGES, FINGERS, JOINT_NAMES, NUM_JOINTS  # noqa: E402
-from tracker.metrics import joint_errors, procrustes_align  # noqa: E402
-from tracker.types import Intrinsics  # noqa: E402
+from tracker.io.intrinsics import save_intrinsics_json  # noqa: E402
+from tracker.core.joints import EDGES, FINGERS, JOINT_NAMES, NUM_JOINTS  # noqa: E402
+from tracker.core.metrics import joint_errors, procrustes_align  # noqa: E402
+from tracker.core.structures import Intrinsics  # noqa: E402
 
 __all__ = [
     "SEED",
@@ -573,7 +573,7 @@ DESCRIPTION = (
     "centres of the drawn kinematic hand; fingertip joints lie about 5 mm inside the end of the "
     "finger, where MediaPipe puts its tip landmarks. joints_2d: (T,21,2) float64 px, joints_3d "
     "projected with K (u = fx*X/Z + cx, origin at the top-left corner of the top-left pixel). Joint "
-    "order: MediaPipe's (tracker.joints). timestamps: (T,) s from 0. handedness: (T,) the anatomical "
+    "order: MediaPipe's (tracker.core.joints). timestamps: (T,) s from 0. handedness: (T,) the anatomical "
     "hand. The legacy MediaPipe Hands API labels handedness as if the image were mirrored (selfie) "
     "and calls this unmirrored right hand 'Left'."
 )

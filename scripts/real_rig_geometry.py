@@ -1,7 +1,7 @@
 """Real multi-camera geometries (CMU Panoptic, Campus, Shelf) for testing triangulation.
 
 Reads the rigs in ``<data_root>/multiview_body_calib/`` (see its PROVENANCE.md: mmpose test data,
-non-commercial research use) as :class:`tracker.types.Camera` tuples in **mm** with their real 3D
+non-commercial research use) as :class:`tracker.core.structures.Camera` tuples in **mm** with their real 3D
 body joints, then runs the robustness experiment of issue [4/5]: project the joints into every
 camera, add Gaussian pixel noise, displace ~25% of the observations by 50-200 px (outlier views),
 and compare DLT and RANSAC against the true points.
@@ -26,9 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tracker.data_root import data_root  # noqa: E402
-from tracker.triangulate import TriangulationConfig, projection_matrices, triangulate_joints  # noqa: E402
-from tracker.types import Camera, Extrinsics, Intrinsics  # noqa: E402
+from tracker.core.data_root import data_root  # noqa: E402
+from tracker.fusion.triangulate import TriangulationConfig, projection_matrices, triangulate_joints  # noqa: E402
+from tracker.core.structures import Camera, Extrinsics, Intrinsics  # noqa: E402
 
 __all__ = ["Rig", "calib_dir", "read_mat5", "load_panoptic", "load_campus_shelf", "load_rigs", "corrupt", "evaluate"]
 

@@ -21,7 +21,7 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from devices.nyu import read_labels, uvd_to_xyz  # noqa: E402
+from models.depth_datasets import read_labels, uvd_to_xyz  # noqa: E402
 from models.benchmark_data import benchmark_params, dev_split, load_ground_truth, prediction_paths  # noqa: E402
 from models.refine import _load_refiner, refine_xyz  # noqa: E402
 

@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tracker.joints import EDGES, FINGERS, NUM_JOINTS  # noqa: E402
-from tracker.stats import LoopStats, StageStats  # noqa: E402
-from tracker.types import Camera, Frame, FrameResult, FrameSet, HandPose, Intrinsics  # noqa: E402
+from tracker.core.joints import EDGES, FINGERS, NUM_JOINTS  # noqa: E402
+from tracker.runtime.stats import LoopStats, StageStats  # noqa: E402
+from tracker.core.structures import Camera, Frame, FrameResult, FrameSet, HandPose, Intrinsics  # noqa: E402
 
 logger = logging.getLogger("render_view_example")
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from tracker.view import TrackerView, use_backend
+    from tracker.view.view import TrackerView, use_backend
 
     use_backend(headless=True)
     result, stats = example_result()

@@ -25,7 +25,7 @@ Three jobs:
   ``--detections`` takes an ``.npz`` of per-view MediaPipe (or any 2D detector's) output:
   ``uv`` (N, V, 21, 2) px (NaN = missing), ``conf`` (N, V, 21), optional ``local`` (N, V, 21, 3) mm
   and ``left_prob`` (N, V), and the calibration ``K`` (V, 3, 3), ``R`` (V, 3, 3), ``t`` (V, 3)
-  (world -> camera, mm). ``--source`` reads FrameSets from any source ``tracker.sources`` parses
+  (world -> camera, mm). ``--source`` reads FrameSets from any source ``tracker.io.sources`` parses
   (a rig, a synthetic rig such as ``synthetic:ring``), runs MediaPipe per view in tracking mode and
   saves that file first (``--save-detections``). The result is written to
   ``checkpoints/hamuco_ft/last.pt``; load it with ``models.hamuco_infer.load_fusion(path)``.
@@ -56,6 +56,13 @@ log = logging.getLogger("train_hamuco")
 DATA = _REPO / "checkpoints" / "hamuco_data"
 
 
+def mediapipe_detector(view: int, model_complexity: int = 1):
+    """The real MediaPipe (tracking mode, one hand) for one view of a generated rig sequence."""
+    from tracker.stages.landmarks import MediaPipeConfig, MediaPipeHands
+
+    return MediaPipeHands(MediaPipeConfig(max_hands=1, model_complexity=model_complexity), view=view)
+
+
 def generate(train_seqs: int, eval_seqs: int, train_seed0: int = 500_000) -> None:
     """Write eval then training sequences (skipping files that exist), logging progress."""
     from models.hamuco_data import EVAL_SEED_BASE, TRAIN_SEED_MAX, GenerationConfig, generate_sequence
@@ -69,7 +76,8 @@ def generate(train_seqs: int, eval_seqs: int, train_seed0: int = 500_000) -> Non
         paths = [DATA / "eval" / f"{layout}_{seed}_{tag}.npz" for tag in ("clean", "occ")]
         if all(p.exists() for p in paths):
             continue
-        outs = generate_sequence(seed, layout, GenerationConfig(occluder_probability=0.4), (False, True))
+        outs = generate_sequence(seed, layout, mediapipe_detector, GenerationConfig(occluder_probability=0.4),
+                                 (False, True))
         for p, o in zip(paths, outs):
             with open(p.with_name(p.stem + ".partial"), "wb") as fh:
                 np.savez_compressed(fh, **o)
@@ -84,7 +92,7 @@ def generate(train_seqs: int, eval_seqs: int, train_seed0: int = 500_000) -> Non
         path = DATA / "train" / f"{layout}_{seed}_{'occ' if occ else 'clean'}.npz"
         if path.exists():
             continue
-        (out,) = generate_sequence(seed, layout, GenerationConfig(occluder_probability=0.35), (occ,))
+        (out,) = generate_sequence(seed, layout, mediapipe_detector, GenerationConfig(occluder_probability=0.35), (occ,))
         tmp = path.with_name(path.stem + ".partial")
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **out)
@@ -101,10 +109,10 @@ def resolve_device(name: str) -> torch.device:
 
 def detections_from_source(spec: str, frames: int, out_path: Path) -> dict[str, np.ndarray]:
     """Run MediaPipe (tracking mode, one detector per view) on ``frames`` FrameSets of a
-    ``tracker.sources`` source and save the detections + calibration as an ``.npz``."""
+    ``tracker.io.sources`` source and save the detections + calibration as an ``.npz``."""
     from models.hamuco_data import detections_from_hands
-    from tracker.mediapipe_hands import MediaPipeConfig, MediaPipeHands
-    from tracker.sources import open_source, parse_source
+    from tracker.stages.landmarks import MediaPipeConfig, MediaPipeHands
+    from tracker.io.sources import open_source, parse_source
 
     device = open_source(parse_source(spec))
     cols: dict[str, list] = {k: [] for k in ("uv", "conf", "score", "left_prob", "local", "detected")}
@@ -316,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--export", action="store_true", help="write models/weights/hamuco.pt from OUT/last.pt")
     ap.add_argument("--self-supervised", action="store_true", help="no 3D labels: HaMuCo's self-supervised loss")
     ap.add_argument("--detections", type=Path, default=None, help="per-view 2D detections .npz (self-supervised)")
-    ap.add_argument("--source", default=None, help="a tracker.sources spec of a rig to run MediaPipe on")
+    ap.add_argument("--source", default=None, help="a tracker.io.sources spec of a rig to run MediaPipe on")
     ap.add_argument("--frames", type=int, default=600, help="frame sets to read from --source")
     ap.add_argument("--save-detections", type=Path, default=None, help="where --source detections go")
     ap.add_argument("--init", type=Path, default=None,

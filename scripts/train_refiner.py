@@ -8,7 +8,7 @@ Data (NYU / ICVL development split, :mod:`models.benchmark_data`; nothing from i
 * **pre-training** restores masked / noised clean poses (:func:`models.refiner.corrupt_poses`): half
   of each batch is the fit-train ground truth, half synthetic poses from the project's hand model
   (:mod:`models.motion` key shapes + random actions, random bone lengths, seeds < 1,000,000),
-  mapped to the layout with :func:`tracker.joints.common_joints` and turned to the orientation of a
+  mapped to the layout with :func:`tracker.core.joints.common_joints` and turned to the orientation of a
   random real pose (Kabsch on the shared joints, mirrored when that fits better). Joints with no
   MediaPipe counterpart (NYU ``Wrist1``, ``Wrist2``, ``Palm``; ICVL ``Palm``) are approximated as an
   affine combination of the shared joints fitted on the fit-train ground truth, and left out of the
@@ -50,7 +50,7 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from devices.nyu import ICVL_INTRINSICS, NYU_INTRINSICS, read_labels, uvd_to_camera  # noqa: E402
+from models.depth_datasets import ICVL_INTRINSICS, NYU_INTRINSICS, read_labels, uvd_to_camera  # noqa: E402
 from models.benchmark_data import dev_split, ground_truth_path, method_name, prediction_paths  # noqa: E402
 from models.hand_model import (  # noqa: E402
     POSE_DIM,
@@ -74,7 +74,7 @@ from models.refiner import (  # noqa: E402
     weights_path,
 )
 from models.v2v import atomic_torch_save  # noqa: E402
-from tracker.joints import common_joints  # noqa: E402
+from tracker.core.joints import common_joints  # noqa: E402
 
 HOLDOUT_FRACTION = 0.2
 BLEND_GRID = tuple(round(0.1 * k, 1) for k in range(11))

@@ -7,8 +7,8 @@ import pytest
 
 import run_tracker
 from run_tracker import Exit
-from tracker.export import read_jsonl
-from tracker.sources import DEMO_DIR
+from tracker.sinks.export import read_jsonl
+from tracker.io.sources import DEMO_DIR
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def rig_run(tmp_path_factory):
 def test_synthetic_rig_source_exports_world_joints(rig_run):
     """Measured: 13-16 mm mean world error on these frames (MediaPipe per view + RANSAC)."""
     from models.synthetic import SceneConfig, sample_scene
-    from tracker.sources import SYNTHETIC_FRAMES
+    from tracker.io.sources import SYNTHETIC_FRAMES
 
     code, frames = rig_run
     assert code == Exit.OK
@@ -178,7 +178,7 @@ def test_learned_fusion_tracks_a_synthetic_rig(tmp_path):
                              "--frames", "4", "--export", str(out)])  # fmt: skip
     assert code == Exit.OK
     from models.synthetic import SceneConfig, sample_scene
-    from tracker.sources import SYNTHETIC_FRAMES
+    from tracker.io.sources import SYNTHETIC_FRAMES
 
     scene = sample_scene(3, SceneConfig(num_frames=SYNTHETIC_FRAMES, layout="ring", num_views=4))
     errors = []

@@ -8,7 +8,7 @@ import pytest
 
 import run_tracker
 from run_tracker import Exit
-from tracker.export import read_jsonl
+from tracker.sinks.export import read_jsonl
 
 NUM_FRAMES = 3
 

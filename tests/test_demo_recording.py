@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.joints import FINGERS
-from tracker.sources import DEMO_DIR
+from tracker.core.joints import FINGERS
+from tracker.io.sources import DEMO_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 

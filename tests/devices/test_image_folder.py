@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from devices.base import Device, DeviceNotFoundError, RecordingError
+from devices.base import Device
+from tracker.core.errors import DeviceNotFoundError, RecordingError
 from devices.image_folder import ImageFolderDevice, natural_key
-from tracker.types import Intrinsics
+from tracker.core.structures import Intrinsics
 
 
 def write_image(path: Path, rgb: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> None:

@@ -14,23 +14,12 @@ import cv2
 import numpy as np
 import pytest
 
-from devices.base import Device, DeviceNotFoundError, RecordingError, UnsupportedSourceError
-from tracker.data_root import data_root
-from devices.nyu import (
-    ICVL_BENCHMARK,
-    ICVL_INTRINSICS,
-    NYU_BENCHMARK,
-    NYU_INTRINSICS,
-    NyuDepthFolderDevice,
-    camera_to_uvd,
-    load_icvl_depth,
-    load_nyu_depth,
-    read_labels,
-    uvd_to_camera,
-    uvd_to_xyz,
-    xyz_to_uvd,
-)
-from tracker.joints import JOINT_INDEX, MP_TO_ICVL, MP_TO_NYU, NYU36_TO_NYU, NYU_JOINT_NAMES, common_joints
+from devices.base import Device
+from tracker.core.errors import DeviceNotFoundError, RecordingError, UnsupportedSourceError
+from tracker.core.data_root import data_root
+from models.depth_datasets import ICVL_BENCHMARK, ICVL_INTRINSICS, NYU_BENCHMARK, NYU_INTRINSICS, camera_to_uvd, load_icvl_depth, load_nyu_depth, read_labels, uvd_to_camera, uvd_to_xyz, xyz_to_uvd
+from devices.nyu import NyuDepthFolderDevice
+from tracker.core.joints import JOINT_INDEX, MP_TO_ICVL, MP_TO_NYU, NYU36_TO_NYU, NYU_JOINT_NAMES, common_joints
 
 # --- Helpers -------------------------------------------------------------------------------------
 
@@ -125,7 +114,7 @@ def test_benchmark_and_camera_frames() -> None:
     assert cam[0, 1] < 0 and bench[0, 1] > 0  # a pixel above the centre: y up in one, down in the other
     np.testing.assert_allclose(uvd_to_camera(uvd, ICVL_INTRINSICS), uvd_to_xyz(uvd, *ICVL_BENCHMARK))
     np.testing.assert_allclose(camera_to_uvd(cam, NYU_INTRINSICS), uvd, atol=1e-9)
-    np.testing.assert_allclose(NYU_INTRINSICS.project(cam), uvd[:, :2], atol=1e-9)  # same as tracker.types
+    np.testing.assert_allclose(NYU_INTRINSICS.project(cam), uvd[:, :2], atol=1e-9)  # same as tracker.core.structures
 
 
 def test_uvd_misuse() -> None:

@@ -17,7 +17,8 @@ import numpy as np
 import pyrealsense2 as rs
 import pytest
 
-from devices.base import Device, DeviceNotFoundError, RecordingError, UnsupportedSourceError
+from devices.base import Device
+from tracker.core.errors import DeviceNotFoundError, RecordingError, UnsupportedSourceError
 from devices.realsense import (
     RealSenseDevice,
     _Pairer,
@@ -27,7 +28,7 @@ from devices.realsense import (
     intrinsics_from_rs,
 )
 from devices.realsense_record import rs_intrinsics, write_recording
-from tracker.types import Camera, Extrinsics, Frame, FrameSet, Intrinsics
+from tracker.core.structures import Camera, Extrinsics, Frame, FrameSet, Intrinsics
 
 NUM_FRAMES = 6
 FPS = 30

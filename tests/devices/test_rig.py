@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 
 from devices._common import DeviceBase
-from devices.base import Device, DeviceDisconnectedError, DeviceNotFoundError
+from devices.base import Device
+from tracker.core.errors import DeviceDisconnectedError, DeviceNotFoundError
 from devices.image_folder import ImageFolderDevice
 from devices.rig import RigDevice, RigSync, RigView
 from devices.synthetic import SyntheticDevice
 from models.synthetic import SceneConfig
-from tracker.loop import StreamingLoop
-from tracker.pipeline import Pipeline
-from tracker.types import Camera, Extrinsics, Frame, FrameSet, Intrinsics
+from tracker.runtime.loop import StreamingLoop
+from tracker.runtime.pipeline import Pipeline
+from tracker.core.structures import Camera, Extrinsics, Frame, FrameSet, Intrinsics
 
 FPS = 30.0
 CAM = Camera("replay", Intrinsics(20.0, 20.0, 8.0, 6.0, 16, 12))

@@ -7,8 +7,8 @@ import pytest
 
 from devices.synthetic import SyntheticDevice
 from models.synthetic import SceneConfig
-from tracker.loop import StreamingLoop
-from tracker.pipeline import Pipeline
+from tracker.runtime.loop import StreamingLoop
+from tracker.runtime.pipeline import Pipeline
 
 
 def test_streams_every_frame_then_ends() -> None:

@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from devices.base import Device, DeviceNotFoundError, RecordingError, UnsupportedSourceError
+from devices.base import Device
+from tracker.core.errors import DeviceNotFoundError, RecordingError, UnsupportedSourceError
 from devices.video import VideoFileDevice
-from tracker.types import Intrinsics
+from tracker.core.structures import Intrinsics
 
 W, H = 64, 48
 RED, BLUE = 220, 40  # constant R and B; G encodes the frame number

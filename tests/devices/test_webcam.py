@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from devices.base import Device, DeviceDisconnectedError, DeviceNotFoundError
+from devices.base import Device
+from tracker.core.errors import DeviceDisconnectedError, DeviceNotFoundError
 from devices.webcam import WebcamDevice
 
 

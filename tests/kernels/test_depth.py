@@ -7,7 +7,7 @@ import pytest
 
 from kernels import center_of_mass, depth_center_of_mass, depth_to_points
 from kernels import reference as ref
-from tracker.types import Intrinsics
+from tracker.core.structures import Intrinsics
 
 INTR = Intrinsics(588.0, 587.0, 31.25, 23.5, 64, 48)
 CAM = (INTR.fx, INTR.fy, INTR.cx, INTR.cy)

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from devices.nyu import uvd_to_xyz, xyz_to_uvd
+from models.depth_datasets import xyz_to_uvd
 from models.benchmark_data import benchmark_params, write_labels
 from models.evaluate import evaluate_xyz
 

@@ -21,7 +21,7 @@ from models.hamuco import (
 )
 from models.hamuco_data import RigDataset, apply_occluder, sample_occluder, view_subset
 from models.synthetic import SceneConfig, sample_scene
-from tracker.joints import NUM_JOINTS
+from tracker.core.joints import NUM_JOINTS
 
 torch.set_num_threads(1)
 
@@ -193,8 +193,9 @@ def test_view_subset_and_occluder() -> None:
 
 
 def test_stage_on_a_synthetic_rig_returns_world_frame_hands() -> None:
-    from models.hamuco_infer import DEFAULT_WEIGHTS, FusionError, HaMuCoFusion, load_fusion
-    from tracker.types import Frame, FrameSet, HandPose
+    from models.hamuco_infer import DEFAULT_WEIGHTS, FusionError, load_fusion
+    from tracker.fusion.learned import HaMuCoFusion
+    from tracker.core.structures import Frame, FrameSet, HandPose
 
     if not DEFAULT_WEIGHTS.exists():
         pytest.skip("no shipped weights models/weights/hamuco.pt")

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from models import hand_model as hm
-from tracker.joints import FINGERS, JOINT_INDEX
-from tracker.types import Camera, Extrinsics, Intrinsics
+from tracker.core.joints import FINGERS, JOINT_INDEX
+from tracker.core.structures import Camera, Extrinsics, Intrinsics
 
 
 def _deg(name: str) -> int:

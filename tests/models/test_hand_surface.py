@@ -16,8 +16,8 @@ from models.hand_surface import (
     palm_frame,
     transform,
 )
-from tracker.joints import FINGERS, NUM_JOINTS, TIPS
-from tracker.sources import DEMO_DIR
+from tracker.core.joints import FINGERS, NUM_JOINTS, TIPS
+from tracker.io.sources import DEMO_DIR
 
 MIRROR = np.diag([-1.0, 1.0, 1.0])
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from devices.nyu import read_labels
+from models.depth_datasets import read_labels
 from models.benchmark_data import benchmark_params, ground_truth_path, prediction_paths, write_labels
 from models.refine import RefineError, parse_steps, refine_xyz
-from tracker.prior import default_prior_path
+from models.prior import default_prior_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def test_roundtrip_synthetic(tmp_path, dataset, joints, out):
 def test_identity_when_nothing_to_do(tmp_path):
     uvd = synthetic_uvd(5, 14)
     xyz_params = benchmark_params("nyu")
-    from devices.nyu import uvd_to_xyz, xyz_to_uvd
+    from models.depth_datasets import uvd_to_xyz, xyz_to_uvd
 
     xyz = uvd_to_xyz(uvd, *xyz_params)
     np.testing.assert_allclose(xyz_to_uvd(refine_xyz(xyz, "nyu", ()), *xyz_params), uvd, atol=1e-9)

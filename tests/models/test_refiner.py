@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from models.hand_model import forward_kinematics, rest_pose
+from tracker.post.refiner import RefinerStage
 from models.refiner import (
     LAYOUTS,
     JointRefiner,
     JointRefinerNet,
     RefinerConfig,
-    RefinerStage,
     RefinerWeightsError,
     confidence_weighted_l1,
     corrupt_poses,
@@ -24,7 +24,7 @@ from models.refiner import (
     save_refiner,
     weights_path,
 )
-from tracker.types import FrameSet, HandPose
+from tracker.core.structures import FrameSet, HandPose
 
 ROOT = Path(__file__).resolve().parents[2]
 

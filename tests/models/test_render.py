@@ -10,9 +10,9 @@ import pytest
 
 from models.hand_surface import TIP_INSET, build_surface
 from models.render import RenderConfig, RenderHand, make_background, render
-from tracker.joints import NUM_JOINTS, TIPS
-from tracker.sources import DEMO_DIR
-from tracker.types import Camera, Extrinsics, Intrinsics
+from tracker.core.joints import NUM_JOINTS, TIPS
+from tracker.io.sources import DEMO_DIR
+from tracker.core.structures import Camera, Extrinsics, Intrinsics
 
 INTR = Intrinsics(600.0, 600.0, 320.0, 240.0, 640, 480)
 CAMERA = Camera("cam", INTR)

@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.calib_io import load_calibration, load_camera, read_metadata, save_calibration
-from tracker.intrinsics import CalibrationError, load_intrinsics
-from tracker.types import Camera, Extrinsics, Intrinsics
+from tracker.io.calibration import load_calibration, load_camera, read_metadata, save_calibration
+from tracker.core.errors import CalibrationError
+from tracker.io.intrinsics import load_intrinsics
+from tracker.core.structures import Camera, Extrinsics, Intrinsics
 
 # As aniposelib's CameraGroup.dump writes it (python `toml` package: "[ 1, 2,]" lists, blank line between tables).
 ANIPOSE = """\

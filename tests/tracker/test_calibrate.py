@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from models.synthetic import look_at
-from tracker.calib_io import load_calibration
-from tracker.calibrate import (
+from tracker.io.calibration import load_calibration
+from tracker.calibration.calibrate import (
     BoardConfig,
     BoardDetection,
     BoardDetector,
@@ -20,8 +20,8 @@ from tracker.calibrate import (
     calibrate_from_images,
     main,
 )
-from tracker.intrinsics import CalibrationError
-from tracker.types import Camera, Intrinsics
+from tracker.core.errors import CalibrationError
+from tracker.core.structures import Camera, Intrinsics
 
 BOARD = BoardConfig(squares_x=7, squares_y=5, square_mm=35.0, marker_mm=26.0, dictionary="DICT_4X4_50")
 W, H = 640, 480
@@ -278,7 +278,7 @@ def test_cli_on_videos(tmp_path: Path, rendered, videos: list[str]) -> None:
 
 
 def test_cli_on_rig_file(tmp_path: Path, rendered, videos: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("tracker.rig")
+    pytest.importorskip("tracker.io.rig_file")
     rig = tmp_path / "rig.toml"
     rig.write_text("".join(f'[[cameras]]\nname = "{n}"\nsource = "{v}"\n\n' for n, v in zip("xyz", videos)))
     out = tmp_path / "calib.toml"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from models.synthetic import SENSOR_LIKE, SceneConfig, render_frameset, sample_scene
-from tracker.depth_crop import CropConfig, reference_from_depth, reference_from_joints
-from tracker.types import Intrinsics
+from models.depth_crop import CropConfig, reference_from_depth, reference_from_joints
+from tracker.core.structures import Intrinsics
 
 INTR = Intrinsics(fx=500.0, fy=500.0, cx=80.0, cy=60.0, width=160, height=120)
 

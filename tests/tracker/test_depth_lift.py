@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from models.synthetic import SENSOR_LIKE, SceneConfig, render_frameset, sample_scene
-from tracker.depth_lift import DepthLiftConfig, DepthLifter, robust_rigid, sample_depth
-from tracker.types import FrameSet, HandPose
+from models.depth_crop import sample_depth
+from tracker.stages.depth_lift import DepthLiftConfig, DepthLifter, robust_rigid
+from tracker.core.structures import FrameSet, HandPose
 
 
 def _rot_z(deg: float) -> np.ndarray:

@@ -3,9 +3,9 @@ import csv
 import numpy as np
 import pytest
 
-from tracker.export import CsvExporter, hand_to_dict, open_exporter, read_jsonl
-from tracker.joints import JOINT_NAMES, NUM_JOINTS
-from tracker.types import Camera, Frame, FrameResult, FrameSet, HandPose, Intrinsics
+from tracker.sinks.export import CsvExporter, hand_to_dict, open_exporter, read_jsonl
+from tracker.core.joints import JOINT_NAMES, NUM_JOINTS
+from tracker.core.structures import Camera, Frame, FrameResult, FrameSet, HandPose, Intrinsics
 
 CAM = Camera("c", Intrinsics(50, 50, 32, 24, 64, 48))
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from tracker.identity import HandTracker, IdentityConfig, best_assignment
-from tracker.joints import FINGERS, NUM_JOINTS
-from tracker.types import Camera, Frame, FrameSet, HandPose, Intrinsics
+from tracker.stages.identity import HandTracker, IdentityConfig, best_assignment
+from tracker.core.joints import FINGERS, NUM_JOINTS
+from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
 
 CAM = Camera("test", Intrinsics(500, 500, 320, 240, 640, 480))
 

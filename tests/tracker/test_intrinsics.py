@@ -10,8 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.intrinsics import CalibrationError, load_intrinsics, save_intrinsics_json
-from tracker.types import Intrinsics
+from tracker.core.errors import CalibrationError
+
+from tracker.io.intrinsics import load_intrinsics, save_intrinsics_json
+from tracker.core.structures import Intrinsics
 
 CALIB = Intrinsics(612.5, 610.25, 321.0, 238.5, 640, 480, dist=(0.11, -0.25, 0.001, -0.002, 0.07))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracker.joints import (
+from tracker.core.joints import (
     FINGERS,
     FREIHAND_TO_MP,
     ICVL_JOINT_NAMES,

@@ -6,10 +6,10 @@ import time
 import numpy as np
 import pytest
 
-from devices.base import DeviceDisconnectedError
-from tracker.loop import Channel, ChannelClosed, StreamingLoop
-from tracker.pipeline import Pipeline
-from tracker.types import Camera, Frame, FrameSet, HandPose, Intrinsics
+from tracker.core.errors import DeviceDisconnectedError
+from tracker.runtime.loop import Channel, ChannelClosed, StreamingLoop
+from tracker.runtime.pipeline import Pipeline
+from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
 
 CAM = Camera("synthetic", Intrinsics(500, 500, 32, 24, 64, 48))
 

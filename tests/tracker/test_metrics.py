@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from tracker.joints import EDGES, NUM_JOINTS
-from tracker.metrics import (
+from tracker.core.joints import EDGES, NUM_JOINTS
+from tracker.core.metrics import (
     bbox_size,
     bone_length_sum,
     joint_errors,

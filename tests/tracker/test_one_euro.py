@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tracker.one_euro import OneEuroFilter, OneEuroParams, parse_smoothing
+from tracker.post.one_euro import OneEuroFilter, OneEuroParams, parse_smoothing
 
 
 def run(f: OneEuroFilter, xs: np.ndarray, fps: float = 30.0) -> np.ndarray:

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from tracker.joints import NUM_JOINTS
-from tracker.pipeline import Pipeline
-from tracker.types import Camera, Frame, FrameSet, HandPose, Intrinsics
+from tracker.core.joints import NUM_JOINTS
+from tracker.runtime.pipeline import Pipeline
+from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
 
 FS = FrameSet.single(Frame(np.zeros((48, 64, 3), np.uint8), 1.5, 3, Camera("c", Intrinsics(50, 50, 32, 24, 64, 48))))
 

@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from tracker.joints import NUM_JOINTS
-from tracker.prior import PosePrior, PriorError, PriorStage, choose_k_cv, fit_prior, kabsch_rotations
-from tracker.types import FrameSet, HandPose
+from tracker.core.joints import NUM_JOINTS
+from models.prior import PosePrior, PriorError, choose_k_cv, fit_prior, kabsch_rotations
+from tracker.post.prior import PriorStage
+from tracker.core.structures import FrameSet, HandPose
 
 
 def rotation(axis, angle: float) -> np.ndarray:

@@ -31,7 +31,7 @@ from real_rig_geometry import (  # noqa: E402
     read_mat5,
     undistorted_cameras,
 )
-from tracker.triangulate import TriangulationConfig, projection_matrices, triangulate_joints  # noqa: E402
+from tracker.fusion.triangulate import TriangulationConfig, projection_matrices, triangulate_joints  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not calib_dir().is_dir(), reason="real rig calibrations absent (../shared/data)")
 

@@ -1,4 +1,4 @@
-"""Rig files (tracker.rig): parsing, calibration by camera name, error paths, and rig:FILE through tracker.sources."""
+"""Rig files (tracker.io.rig_file): parsing, calibration by camera name, error paths, and rig:FILE through tracker.io.sources."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import cv2
 import numpy as np
 import pytest
 
-from devices.base import DeviceNotFoundError, UnsupportedSourceError
+from tracker.core.errors import DeviceNotFoundError, UnsupportedSourceError
 from devices.rig import RigDevice
 from models.synthetic import SceneConfig, sample_scene
-from tracker.calib_io import load_calibration, save_calibration
-from tracker.intrinsics import CalibrationError
-from tracker.rig import DEFAULT_SYNC_TOLERANCE_MS, RigCamera, RigFileError, build_rig_device, load_rig
-from tracker.sources import SYNTHETIC_FRAMES, SourceOptions, open_source, parse_source
-from tracker.types import Camera, Extrinsics, Intrinsics
+from tracker.io.calibration import load_calibration, save_calibration
+from tracker.core.errors import CalibrationError
+from tracker.io.rig_file import DEFAULT_SYNC_TOLERANCE_MS, RigCamera, RigFileError, build_rig_device, load_rig
+from tracker.io.sources import SYNTHETIC_FRAMES, SourceOptions, open_source, parse_source
+from tracker.core.structures import Camera, Extrinsics, Intrinsics
 
 
 def write_folder(folder: Path, n: int = 3, size: tuple[int, int] = (16, 12)) -> Path:
@@ -185,7 +185,7 @@ def test_rig_options_ignore_a_single_intrinsics(tmp_path: Path, caplog: pytest.L
     write_folder(tmp_path / "a")
     write_folder(tmp_path / "b")
     (tmp_path / "rig.toml").write_text(rig_text([("a", "a"), ("b", "b")]))
-    with caplog.at_level("WARNING", logger="tracker.rig"):
+    with caplog.at_level("WARNING", logger="tracker.io.rig_file"):
         device = build_rig_device(load_rig(tmp_path / "rig.toml"),
                                   SourceOptions(intrinsics=Intrinsics(9.0, 9.0, 8.0, 6.0, 16, 12)))  # fmt: skip
     assert "ignoring the given intrinsics" in caplog.text

@@ -9,11 +9,11 @@ import pytest
 
 from devices.synthetic import SyntheticDevice
 from models.synthetic import SceneConfig
-from tracker.identity import HandTracker
-from tracker.lift import LiftConfig
-from tracker.one_euro import SMOOTHING_PRESETS
-from tracker.pipeline import Pipeline
-from tracker.rig_pipeline import (
+from tracker.stages.identity import HandTracker
+from tracker.stages.lift import LiftConfig
+from tracker.post.one_euro import SMOOTHING_PRESETS
+from tracker.runtime.pipeline import Pipeline
+from tracker.fusion.rig import (
     ModelUnavailableError,
     RigFusion,
     RigPipelineConfig,
@@ -24,9 +24,9 @@ from tracker.rig_pipeline import (
     refiner_stage,
     with_stages,
 )
-from tracker.smoothing import TemporalSmoother
-from tracker.triangulate import RigTriangulator
-from tracker.types import FrameSet, HandPose
+from tracker.post.smoothing import TemporalSmoother
+from tracker.fusion.triangulate import RigTriangulator
+from tracker.core.structures import FrameSet, HandPose
 
 #: Mean per-joint error (mm) the fused hand of a 4-view ring with MediaPipe 2D must stay under.
 #: Measured 7-9 mm on these frames (MediaPipe's 2D error on the rendered views, 6-15 px, dominates).

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models.synthetic import SceneConfig, sample_scene
-from tracker.triangulate import (
+from tracker.fusion.triangulate import (
     RigTriangulator,
     TriangulationConfig,
     TriangulationError,
@@ -17,7 +17,7 @@ from tracker.triangulate import (
     triangulate_joints,
     undistort_pixels,
 )
-from tracker.types import Camera, Frame, FrameSet, HandPose, Intrinsics
+from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
 
 DIST = (-0.28, 0.09, 0.001, -0.0015, -0.01)
 

@@ -1,9 +1,9 @@
 import numpy as np
 
-from tracker.joints import NUM_JOINTS
-from tracker.one_euro import OneEuroParams
-from tracker.smoothing import TemporalSmoother
-from tracker.types import Camera, Frame, FrameSet, HandPose, Intrinsics
+from tracker.core.joints import NUM_JOINTS
+from tracker.post.one_euro import OneEuroParams
+from tracker.post.smoothing import TemporalSmoother
+from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
 
 FS = FrameSet.single(Frame(np.zeros((48, 64, 3), np.uint8), 0.0, 0, Camera("c", Intrinsics(50, 50, 32, 24, 64, 48))))
 

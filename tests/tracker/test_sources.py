@@ -1,7 +1,7 @@
 import pytest
 
-from devices.base import DeviceNotFoundError, UnsupportedSourceError
-from tracker.sources import SourceOptions, SourceSpec, open_source, parse_source
+from tracker.core.errors import DeviceNotFoundError, UnsupportedSourceError
+from tracker.io.sources import SourceOptions, SourceSpec, open_source, parse_source
 
 
 def test_grammar(tmp_path):
@@ -53,7 +53,7 @@ def test_open_realsense_recording_source(tmp_path):
 
     from devices.realsense import RealSenseDevice
     from devices.realsense_record import write_recording
-    from tracker.types import Camera, Frame, FrameSet, Intrinsics
+    from tracker.core.structures import Camera, Frame, FrameSet, Intrinsics
 
     cam = Camera("c", Intrinsics(40.0, 40.0, 16.0, 12.0, 32, 24))
     framesets = [FrameSet.single(Frame(np.full((24, 32, 3), 9 * i, np.uint8), i / 30, i, cam,
@@ -94,7 +94,7 @@ def test_synthetic_source_grammar() -> None:
 
 def test_auto_prefers_a_realsense_and_falls_back_when_it_cannot_open(monkeypatch: pytest.MonkeyPatch) -> None:
     """A camera the SDK lists but that fails to open (unplugged in between): webcam, then the demo."""
-    import tracker.sources as sources
+    import tracker.io.sources as sources
 
     assert sources._realsense_connected() is False  # no RealSense on CI / this machine
     monkeypatch.setattr(sources, "_realsense_connected", lambda: True)

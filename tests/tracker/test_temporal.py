@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tracker.temporal import TemporalError, local_polynomial, loo_score, segments, window_average
+from models.temporal import TemporalError, local_polynomial, loo_score, segments, window_average
 
 
 def walk(t: int = 60, joints: int = 5, seed: int = 0, speed: float = 0.05) -> np.ndarray:

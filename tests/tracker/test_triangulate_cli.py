@@ -14,17 +14,17 @@ import numpy as np
 import pytest
 
 from models.synthetic import SceneConfig, sample_scene
-from tracker.calib_io import save_calibration
-from tracker.intrinsics import CalibrationError
-from tracker.keypoints_io import (
+from tracker.io.calibration import save_calibration
+from tracker.core.errors import CalibrationError
+from tracker.io.keypoints import (
     KeypointFormatError,
     Keypoints2D,
     load_keypoints,
     load_points_3d,
     save_keypoints,
 )
-from tracker.triangulate import TriangulationError
-from tracker.triangulate_cli import FusionUnavailableError, main, triangulate_keypoints
+from tracker.fusion.triangulate import TriangulationError
+from tracker.fusion.triangulate_cli import FusionUnavailableError, main, triangulate_keypoints
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = (-0.2, 0.05, 0.0, 0.001, 0.0)
@@ -191,13 +191,13 @@ def test_command_line(rig, tmp_path, caplog):
 
 
 def test_command_line_as_a_process(rig, tmp_path):
-    """``python -m tracker.triangulate_cli`` from another directory (repository on PYTHONPATH), NPZ in and out."""
+    """``python -m tracker.fusion.triangulate_cli`` from another directory (repository on PYTHONPATH), NPZ in and out."""
     cams, kp, X = rig
     save_calibration(cams, tmp_path / "rig.toml")
     save_keypoints(tmp_path / "kp.npz", kp)
     out = tmp_path / "out.npz"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "tracker.triangulate_cli", "--calibration",
+    proc = subprocess.run([sys.executable, "-m", "tracker.fusion.triangulate_cli", "--calibration",
                            str(tmp_path / "rig.toml"), "--keypoints", str(tmp_path / "kp.npz"), "--output", str(out),
                            "--method", "dlt"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tracker.types import FrameSet, HandPose
-from tracker.v2v_stage import DEFAULT_V2V_WEIGHTS, V2VDepthEstimator, V2VStageConfig
+from tracker.core.structures import FrameSet, HandPose
+from tracker.stages.v2v import DEFAULT_V2V_WEIGHTS, V2VDepthEstimator, V2VStageConfig
 
 pytestmark = pytest.mark.skipif(not DEFAULT_V2V_WEIGHTS.is_file(), reason="shipped V2V weights missing")
 
@@ -116,8 +116,8 @@ def test_whole_depth_path_through_a_realsense_recording(tmp_path: Path, frameset
     """Synthetic RGB-D -> SDK software device -> .db3 -> RealSenseDevice -> loop with --estimator v2v."""
     from devices.realsense import RealSenseDevice
     from devices.realsense_record import write_recording
-    from tracker.loop import StreamingLoop
-    from tracker.rgb import RgbPipelineConfig, build_rgb_pipeline
+    from tracker.runtime.loop import StreamingLoop
+    from tracker.build import RgbPipelineConfig, build_rgb_pipeline
 
     path = tmp_path / "hand.db3"
     assert write_recording(path, framesets) == NUM_FRAMES

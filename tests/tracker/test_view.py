@@ -1,4 +1,4 @@
-"""Tests of tracker.view: offscreen (EGL) renders checked pixel by pixel, the recorder, misuse."""
+"""Tests of tracker.view.view: offscreen (EGL) renders checked pixel by pixel, the recorder, misuse."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 
 os.environ.setdefault("EGL_PLATFORM", "surfaceless")
 
-from tracker.joints import EDGES, FINGERS, NUM_JOINTS  # noqa: E402
-from tracker.stats import LoopStats, StageStats  # noqa: E402
-from tracker.types import Camera, Frame, FrameResult, FrameSet, HandPose, Intrinsics  # noqa: E402
-from tracker.view import (  # noqa: E402
+from tracker.core.joints import EDGES, FINGERS, NUM_JOINTS  # noqa: E402
+from tracker.runtime.stats import LoopStats, StageStats  # noqa: E402
+from tracker.core.structures import Camera, Frame, FrameResult, FrameSet, HandPose, Intrinsics  # noqa: E402
+from tracker.view.view import (  # noqa: E402
     FINGER_COLORS,
     TrackerView,
     VideoRecorder,
@@ -387,7 +387,7 @@ _LOOP_SCRIPT = textwrap.dedent(
     mode, backend = sys.argv[1], sys.argv[2]
     sys.path[:0] = sys.argv[3:5]
     from test_view import make_result, make_stats, spread_hand_2d
-    from tracker.view import TrackerView, run_window, use_backend
+    from tracker.view.view import TrackerView, run_window, use_backend
 
     sigint_before = signal.getsignal(signal.SIGINT)  # SIG_IGN when started from a background job
     use_backend(headless=backend == "egl")
@@ -452,7 +452,7 @@ _BACKEND_SCRIPT = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, sys.argv[1])
-    from tracker.view import ViewUnavailableError, use_backend
+    from tracker.view.view import ViewUnavailableError, use_backend
     try:
         print("backend", use_backend(headless=False))
     except ViewUnavailableError as exc:
@@ -522,7 +522,7 @@ def projected(camera: Camera, X: np.ndarray) -> np.ndarray:
 
 
 def test_rig_mosaic_draws_world_joints_where_each_camera_sees_them() -> None:
-    from tracker.view import rig_mosaic
+    from tracker.view.view import rig_mosaic
 
     result = make_rig_result()
     hand = result.hands[0]
@@ -544,7 +544,7 @@ def test_rig_mosaic_draws_world_joints_where_each_camera_sees_them() -> None:
 
 
 def test_rig_view_shows_mosaic_and_frustums_where_they_project(view: TrackerView) -> None:
-    from tracker.view import rig_mosaic
+    from tracker.view.view import rig_mosaic
 
     result = make_rig_result()
     view.update(result, make_stats())

@@ -1,0 +1,381 @@
+"""The multi-camera rig pipeline: MediaPipe per view -> fusion into the world frame -> identities
+-> (prior, refiner) -> smoothing.
+
+Stages of :func:`build_rig_pipeline`, in order (names as they appear in the loop's stage timings):
+
+* ``landmarks``: :class:`MultiViewLandmarks`, one :class:`~tracker.stages.landmarks.MediaPipeHands`
+  per view of the frame set (tracking mode, ``view`` = the frame's index), run one after the other
+  or in a small thread pool (``RigPipelineConfig.workers``).
+* ``lift`` (optional, ``RigPipelineConfig.lift``): :class:`~tracker.stages.lift.MetricLifter` per view; a
+  hand that only one camera sees then still comes out of ``fusion`` (placed from that view alone).
+* ``fusion``: :class:`RigFusion` around :class:`~tracker.fusion.triangulate.RigTriangulator` (``ransac``,
+  default, or ``dlt``) or the learned :class:`tracker.fusion.learned.HaMuCoFusion` (``learned``).
+  Every output hand has ``view = -1``, ``joints_world`` (21, 3) world mm and ``uncertainty_mm``
+  (21,), and is *anchored* to the rig's reference camera (``reference_view``, default the first):
+  ``joints_3d`` = ``joints_world`` in that camera's frame (mm), ``joints_2d`` = ``joints_world``
+  projected into its image (px, with its distortion; may lie outside the image). One fixed frame
+  for every fused hand keeps the single-view stages below meaningful from frame to frame.
+* ``identity``: :class:`~tracker.stages.identity.HandTracker` (on the anchored 2D joints: the fused hand
+  seen from one fixed camera).
+* ``prior`` / ``refiner`` (optional): :class:`~models.prior.PriorStage`,
+  :class:`models.refiner.RefinerStage`.
+* ``smoothing``: :class:`~tracker.post.smoothing.TemporalSmoother` (One Euro on ``joints_2d`` and
+  ``joints_3d``).
+* ``world``: :class:`WorldFromReference`: ``joints_world`` recomputed from the (smoothed, refined)
+  ``joints_3d`` through the reference camera's extrinsics, so the world joints carry every
+  correction made after fusion.
+
+Frames: world mm (the calibration's world, e.g. the board; for the synthetic rig the scene frame),
+camera frames OpenCV mm, extrinsics world -> camera (:mod:`tracker.core.structures`).
+
+:func:`prior_stage`, :func:`refiner_stage` and :func:`with_stages` also serve the single-view
+pipeline (``run_tracker.py --prior / --refine``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from tracker.core.errors import ConfigError, ModelError
+from tracker.stages.identity import HandTracker, IdentityConfig
+from tracker.stages.lift import LiftConfig, MetricLifter
+from tracker.stages.landmarks import MediaPipeConfig, MediaPipeHands
+from tracker.post.one_euro import SMOOTHING_PRESETS, OneEuroParams
+from tracker.runtime.pipeline import Pipeline, Stage
+from tracker.post.smoothing import TemporalSmoother
+from tracker.fusion.triangulate import RigTriangulator, TriangulationConfig, project_points
+from tracker.core.structures import Camera, FrameSet, HandPose
+
+__all__ = [
+    "Fusion",
+    "ModelUnavailableError",
+    "RigPipelineError",
+    "RigPipelineConfig",
+    "MultiViewLandmarks",
+    "RigFusion",
+    "WorldFromReference",
+    "build_rig_pipeline",
+    "prior_stage",
+    "refiner_stage",
+    "with_stages",
+]
+
+log = logging.getLogger(__name__)
+
+Fusion = Literal["ransac", "dlt", "learned"]
+
+
+class RigPipelineError(ConfigError):
+    """The rig pipeline cannot run on these frame sets (view count, reference view, settings)."""
+
+
+class ModelUnavailableError(ModelError):
+    """A model the pipeline was asked for (--prior, --refine, --fusion learned) cannot be loaded;
+    the message names the file and how to make it."""
+
+
+@dataclass(frozen=True)
+class RigPipelineConfig:
+    """Configuration of the rig pipeline (see the module docstring for the stages).
+
+    Attributes:
+        mediapipe: per-view landmark settings (tracking mode recommended: ``static_image_mode=False``).
+        workers: threads running the views' MediaPipe graphs (1 = one view after the other; 2 measured
+            1.15x faster than 1 for 4 views on 2 cores, ``bench/rig.py``).
+        lift: per-view metric lift (camera mm from one view) for hands seen by a single camera;
+            None = off (such hands are dropped).
+        fusion: ``ransac`` (default), ``dlt`` (:class:`~tracker.fusion.triangulate.RigTriangulator`) or
+            ``learned`` (:class:`tracker.fusion.learned.HaMuCoFusion`).
+        triangulation: thresholds of the triangulator (its ``method`` is set from ``fusion``).
+        fusion_weights: weights of the learned fusion; None = the shipped checkpoint.
+        reference_view: the camera whose frame fused hands' ``joints_3d`` / ``joints_2d`` use.
+        single_view_uncertainty_mm: ``uncertainty_mm`` given to a hand placed from one view by ``lift``.
+        identity: :class:`~tracker.stages.identity.HandTracker` settings.
+        prior: apply a pose prior: False = off, True = the shipped 21-joint prior, or a prior file
+            (``.npz``, :class:`~models.prior.PosePrior`).
+        refiner: apply the masked joint refiner: False = off, True = the shipped ``mp21`` checkpoint,
+            or a checkpoint file (:func:`models.refiner.load_refiner`).
+        smoothing: One Euro parameters; None = off.
+    """
+
+    mediapipe: MediaPipeConfig = field(default_factory=MediaPipeConfig)
+    workers: int = 2
+    lift: LiftConfig | None = None
+    fusion: Fusion = "ransac"
+    triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
+    fusion_weights: Path | None = None
+    reference_view: int = 0
+    single_view_uncertainty_mm: float = 40.0
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+    prior: bool | Path = False
+    refiner: bool | Path = False
+    smoothing: OneEuroParams | None = SMOOTHING_PRESETS["medium"]
+
+    def __post_init__(self) -> None:
+        if self.fusion not in ("ransac", "dlt", "learned"):
+            raise RigPipelineError(f"fusion must be 'ransac', 'dlt' or 'learned', got {self.fusion!r}")
+        if self.workers < 1:
+            raise RigPipelineError(f"workers must be >= 1, got {self.workers}")
+        if self.reference_view < 0:
+            raise RigPipelineError(f"reference_view must be >= 0, got {self.reference_view}")
+        if not self.single_view_uncertainty_mm > 0:
+            raise RigPipelineError("single_view_uncertainty_mm must be positive")
+
+
+# ------------------------------------------------------------------------------------- landmarks
+
+
+class MultiViewLandmarks:
+    """Pipeline stage: MediaPipe on every view of a frame set -> per-view hands (``view`` = frame index).
+
+    One :class:`~tracker.stages.landmarks.MediaPipeHands` (own tracking state) per view, made when
+    a view is first seen. With ``workers > 1`` the views run in a thread pool (MediaPipe's graph
+    releases the GIL while it computes). Input hands are ignored.
+
+    Raises (from ``__call__``):
+        RigPipelineError: the frame sets' view count changes mid-stream.
+    """
+
+    def __init__(self, config: MediaPipeConfig = MediaPipeConfig(), workers: int = 1,
+                 num_views: int | None = None) -> None:  # fmt: skip
+        self.config = config
+        self.workers = int(workers)
+        self._views: list[MediaPipeHands] = []
+        self._pool: ThreadPoolExecutor | None = None
+        if num_views is not None:
+            self._ensure(num_views)
+
+    def _ensure(self, n: int) -> None:
+        if self._views and len(self._views) != n:
+            raise RigPipelineError(f"the rig pipeline was started on {len(self._views)} views but this frame set "
+                                   f"has {n}; use one pipeline per rig")  # fmt: skip
+        if not self._views:
+            self._views = [MediaPipeHands(self.config, view=v) for v in range(n)]
+            if self.workers > 1 and n > 1:
+                self._pool = ThreadPoolExecutor(min(self.workers, n), thread_name_prefix="mediapipe-view")
+
+    def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
+        self._ensure(len(frameset.frames))
+        if self._pool is not None:
+            per_view = list(self._pool.map(lambda d: d(frameset, []), self._views))
+        else:
+            per_view = [d(frameset, []) for d in self._views]
+        return [h for view_hands in per_view for h in view_hands]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        for d in self._views:
+            d.close()
+
+
+# ---------------------------------------------------------------------------------------- fusion
+
+
+def _world_to_camera(points_world: np.ndarray, camera: Camera) -> np.ndarray:
+    R = np.asarray(camera.extrinsics.R, np.float64)
+    return points_world @ R.T + np.asarray(camera.extrinsics.t, np.float64)
+
+
+def _camera_to_world(points_cam: np.ndarray, camera: Camera) -> np.ndarray:
+    R = np.asarray(camera.extrinsics.R, np.float64)
+    return (points_cam - np.asarray(camera.extrinsics.t, np.float64)) @ R
+
+
+class RigFusion:
+    """Pipeline stage: per-view hands -> fused world-frame hands anchored to the reference camera.
+
+    Runs ``fusion`` (a :class:`~tracker.fusion.triangulate.RigTriangulator` or
+    :class:`tracker.fusion.learned.HaMuCoFusion`), then, when ``single_view_uncertainty_mm`` is set,
+    adds every per-view hand with metric ``joints_3d`` (from the ``lift`` stage) that no fused hand
+    explains (the fused hand's reprojection into that view lies further than
+    ``explain_threshold_px``, median over joints) as a world hand placed from that view alone, with
+    that uncertainty. Finally every hand is anchored (module docstring): ``joints_3d`` and
+    ``joints_2d`` in camera ``reference_view``.
+
+    Args:
+        fusion: the fusion stage.
+        cameras: the rig's cameras; None = each frame's ``camera``.
+        reference_view: index of the anchor camera.
+        single_view_uncertainty_mm: None = drop hands that only one view saw.
+        explain_threshold_px: see above.
+    """
+
+    def __init__(self, fusion: Stage, cameras: Sequence[Camera] | None = None, reference_view: int = 0,
+                 single_view_uncertainty_mm: float | None = None, explain_threshold_px: float = 40.0) -> None:  # fmt: skip
+        self.fusion = fusion
+        self.cameras = tuple(cameras) if cameras is not None else None
+        self.reference_view = int(reference_view)
+        self.single_view_uncertainty_mm = single_view_uncertainty_mm
+        self.explain_threshold_px = float(explain_threshold_px)
+
+    def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
+        cameras = self.cameras if self.cameras is not None else tuple(f.camera for f in frameset.frames)
+        if not 0 <= self.reference_view < len(cameras):
+            raise RigPipelineError(f"reference view {self.reference_view} is not a camera of this {len(cameras)}-view "
+                                   "rig; pick 0..N-1")  # fmt: skip
+        fused = [h for h in self.fusion(frameset, hands) if h.joints_world is not None]
+        if self.single_view_uncertainty_mm is not None:
+            fused += self._single_view(cameras, fused, [h for h in hands if h.view != -1])
+        ref = cameras[self.reference_view]
+        return [self._anchor(h, ref) for h in fused]
+
+    def _single_view(self, cameras: Sequence[Camera], fused: list[HandPose],
+                     per_view: list[HandPose]) -> list[HandPose]:  # fmt: skip
+        out = []
+        for h in per_view:
+            if h.joints_3d is None:
+                continue
+            cam = cameras[h.view]
+            explained = any(
+                float(np.median(np.linalg.norm(project_points(f.joints_world, cam) - h.joints_2d, axis=1)))
+                < self.explain_threshold_px
+                for f in fused
+            )  # fmt: skip
+            if explained:
+                continue
+            assert self.single_view_uncertainty_mm is not None
+            out.append(h.replace(view=-1, joints_world=_camera_to_world(np.asarray(h.joints_3d, np.float64), cam),
+                                 uncertainty_mm=np.full(len(h.confidence), self.single_view_uncertainty_mm)))  # fmt: skip
+        return out
+
+    @staticmethod
+    def _anchor(hand: HandPose, ref: Camera) -> HandPose:
+        X = np.asarray(hand.joints_world, np.float64)
+        return hand.replace(view=-1, joints_3d=_world_to_camera(X, ref), joints_2d=project_points(X, ref))
+
+    def close(self) -> None:
+        close = getattr(self.fusion, "close", None)
+        if callable(close):
+            close()
+
+
+class WorldFromReference:
+    """Pipeline stage: ``joints_world`` = the fused hand's ``joints_3d`` (reference camera mm) in world mm.
+
+    Runs last in the rig pipeline, so the world joints carry the smoothing / prior / refiner applied
+    to ``joints_3d``. Per-view hands (``view != -1``) and hands without 3D pass unchanged.
+    """
+
+    def __init__(self, cameras: Sequence[Camera] | None = None, reference_view: int = 0) -> None:
+        self.cameras = tuple(cameras) if cameras is not None else None
+        self.reference_view = int(reference_view)
+
+    def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
+        cameras = self.cameras if self.cameras is not None else tuple(f.camera for f in frameset.frames)
+        ref = cameras[self.reference_view]
+        return [h.replace(joints_world=_camera_to_world(np.asarray(h.joints_3d, np.float64), ref))
+                if h.view == -1 and h.joints_3d is not None else h for h in hands]  # fmt: skip
+
+
+def _fusion_stage(config: RigPipelineConfig, cameras: Sequence[Camera] | None) -> Stage:
+    if config.fusion != "learned":
+        from dataclasses import replace
+
+        return RigTriangulator(cameras, replace(config.triangulation, method=config.fusion))
+    try:
+        from models.hamuco_infer import load_fusion
+        from tracker.fusion.learned import HaMuCoFusion
+    except ImportError as exc:
+        raise ModelUnavailableError(f"--fusion learned needs models/hamuco_infer.py, which cannot be imported "
+                                    f"({exc}); use --fusion ransac") from exc  # fmt: skip
+    try:
+        model = load_fusion(config.fusion_weights)
+    except (FileNotFoundError, OSError, RuntimeError, KeyError, ValueError) as exc:
+        raise ModelUnavailableError(f"--fusion learned: cannot load the fusion network: {exc}; or use --fusion "
+                                    "ransac") from exc  # fmt: skip
+    return HaMuCoFusion(cameras, model)
+
+
+# ----------------------------------------------------------------------------- prior and refiner
+
+
+def prior_stage(path: str | Path | None = None) -> Stage:
+    """A :class:`~models.prior.PriorStage` with the prior at ``path`` (default: the shipped 21-joint one).
+
+    Raises:
+        ModelUnavailableError: no prior file there, or not a 21-joint prior.
+    """
+    from models.prior import PosePrior, PriorError, default_prior_path
+    from tracker.post.prior import PriorStage
+
+    p = Path(path) if path is not None else default_prior_path("mediapipe")
+    if not p.is_file():
+        raise ModelUnavailableError(f"--prior: no pose prior at {p}; fit one with "
+                                    "`python -m models.prior fit --layout mediapipe --out FILE`")  # fmt: skip
+    try:
+        return PriorStage(PosePrior.load(p))
+    except (PriorError, OSError, KeyError, ValueError) as exc:
+        raise ModelUnavailableError(f"--prior: cannot use {p}: {exc}") from exc
+
+
+def refiner_stage(path: str | Path | None = None) -> Stage:
+    """A :class:`models.refiner.RefinerStage` with the ``mp21`` refiner at ``path`` (default: the shipped one).
+
+    Raises:
+        ModelUnavailableError: the refiner module or its checkpoint is missing or does not fit.
+    """
+    try:
+        from models.refiner import load_refiner
+        from tracker.post.refiner import RefinerStage
+    except ImportError as exc:
+        raise ModelUnavailableError(f"--refine needs models/refiner.py, which cannot be imported ({exc})") from exc
+    try:
+        return RefinerStage(load_refiner("mp21", path))
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:  # RefinerWeightsError is a RuntimeError
+        raise ModelUnavailableError(f"--refine: {exc}") from exc
+
+
+def with_stages(pipeline: Pipeline, stages: Sequence[tuple[str, Stage]], before: str = "smoothing") -> Pipeline:
+    """A new pipeline: ``pipeline``'s stages with ``stages`` inserted before the stage ``before``
+    (appended at the end when there is none, e.g. smoothing off)."""
+    names = pipeline.names
+    at = names.index(before) if before in names else len(names)
+    return Pipeline(pipeline.stages[:at] + list(stages) + pipeline.stages[at:])
+
+
+# -------------------------------------------------------------------------------------- pipeline
+
+
+def build_rig_pipeline(config: RigPipelineConfig = RigPipelineConfig(), cameras: Sequence[Camera] | None = None,
+                       num_views: int | None = None) -> Pipeline:  # fmt: skip
+    """The rig pipeline (stages in the module docstring).
+
+    Args:
+        config: settings.
+        cameras: the rig's calibrated cameras in frame order; None = each frame's own ``camera``
+            (the rig device attaches the calibration to every frame).
+        num_views: make the per-view MediaPipe graphs now (else at the first frame set).
+
+    Raises:
+        ModelUnavailableError: ``fusion="learned"``, ``prior`` or ``refiner`` asked for a model that
+            cannot be loaded.
+        RigPipelineError: ``reference_view`` outside ``cameras``.
+    """
+    if cameras is not None and not config.reference_view < len(cameras):
+        raise RigPipelineError(f"reference_view {config.reference_view} outside the rig's {len(cameras)} cameras")
+    fusion = _fusion_stage(config, cameras)
+    post: list[tuple[str, Stage]] = []
+    if config.prior is not False:
+        post.append(("prior", prior_stage(None if config.prior is True else config.prior)))
+    if config.refiner is not False:
+        post.append(("refiner", refiner_stage(None if config.refiner is True else config.refiner)))
+    stages: list[tuple[str, Stage]] = [("landmarks", MultiViewLandmarks(config.mediapipe, config.workers, num_views))]
+    if config.lift is not None:
+        stages.append(("lift", MetricLifter(config.lift)))
+    single = config.single_view_uncertainty_mm if config.lift is not None else None
+    stages.append(("fusion", RigFusion(fusion, cameras, config.reference_view, single)))
+    stages.append(("identity", HandTracker(config.identity)))
+    stages += post
+    if config.smoothing is not None:
+        stages.append(("smoothing", TemporalSmoother(config.smoothing)))
+    stages.append(("world", WorldFromReference(cameras, config.reference_view)))
+    return Pipeline(stages)

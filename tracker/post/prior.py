@@ -1,0 +1,51 @@
+"""The pose prior as a pipeline stage (``--prior``): :class:`models.prior.PosePrior` on each hand's 3D joints."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.prior import PosePrior, PriorError
+from tracker.core.joints import NUM_JOINTS
+from tracker.core.structures import FrameSet, HandPose
+
+__all__ = ["PriorStage"]
+
+
+class PriorStage:
+    """Pipeline stage: pull each hand's 3D joints towards a 21-joint pose prior.
+
+    Acts on ``HandPose.joints_3d`` (camera mm) and ``joints_world`` (world mm) when present, using
+    ``HandPose.confidence`` for the confidence-aware blend (:meth:`PosePrior.project`); 2D joints
+    are left alone. Hands without 3D pass through unchanged. The shipped prior is of right hands: a hand
+    whose ``handedness`` is "left" is mirrored (x -> -x) before the projection and back after.
+
+    Args:
+        prior: a prior of the 21-joint layout (e.g. ``PosePrior.load(default_prior_path("mediapipe"))``).
+        strength: blend weight in [0, 1]; None = the prior's recommended one.
+        confidence_gain: in [0, 1], see :meth:`PosePrior.project`.
+
+    Raises:
+        PriorError: the prior is not a 21-joint prior, or a parameter is out of range.
+    """
+
+    def __init__(self, prior: PosePrior, strength: float | None = None, confidence_gain: float = 0.5) -> None:
+        strength = prior.strength if strength is None else float(strength)
+        if prior.num_joints != NUM_JOINTS:
+            raise PriorError(f"the live pipeline needs a {NUM_JOINTS}-joint prior, got the {prior.layout!r} "
+                             f"prior with {prior.num_joints} joints; use models/weights/prior_mp21.npz")  # fmt: skip
+        if not 0.0 <= strength <= 1.0 or not 0.0 <= confidence_gain <= 1.0:
+            raise PriorError(f"strength and confidence_gain must be in [0, 1], got {strength}, {confidence_gain}")
+        self.prior = prior
+        self.strength = strength
+        self.confidence_gain = confidence_gain
+
+    def _apply(self, joints: np.ndarray | None, confidence: np.ndarray, left: bool) -> np.ndarray | None:
+        if joints is None or not np.isfinite(joints).all():
+            return joints
+        flip = np.array([-1.0, 1.0, 1.0]) if left else np.ones(3)  # the prior is of right hands: mirror x
+        return self.prior.project(joints * flip, confidence, self.strength, self.confidence_gain) * flip
+
+    def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
+        return [h.replace(joints_3d=self._apply(h.joints_3d, h.confidence, h.handedness == "left"),
+                          joints_world=self._apply(h.joints_world, h.confidence, h.handedness == "left"))
+                for h in hands]  # fmt: skip
