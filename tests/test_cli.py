@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-import run_tracker
-from run_tracker import Exit
+from tracker import cli as run_tracker
+from tracker.cli import Exit
 from tracker.sinks.export import read_jsonl
 from tracker.io.sources import DEMO_DIR
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import run_tracker
-from run_tracker import Exit
+from tracker import cli as run_tracker
+from tracker.cli import Exit
 from tracker.sinks.export import read_jsonl
 
 NUM_FRAMES = 3
