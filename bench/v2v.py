@@ -35,11 +35,13 @@ import torch
 
 _REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(_REPO))
+#: The committed held-out set (scripts/make_synth_eval.py); evaluation data of the checkout, not of the package.
+EVAL_SET = _REPO / "assets" / "synth_eval" / "single_view.npz"
 
 from kernels import REFINE_GAUSS, subvoxel_argmax_batch, voxelize_depth_into  # noqa: E402
 from kernels import reference as R  # noqa: E402
 from models.v2v import create_model, load_weights  # noqa: E402
-from models.v2v_data import DEFAULT_EVAL_PATH, load_eval_set  # noqa: E402
+from models.v2v_data import load_eval_set  # noqa: E402
 from models.v2v_infer import V2VEstimator  # noqa: E402
 from models.depth_crop import hand_reference_point, intrinsics_of  # noqa: E402
 from tracker.core.structures import Camera, Frame, FrameSet, Intrinsics  # noqa: E402
@@ -63,7 +65,7 @@ def _median_ms(fn: Callable[[], object], reps: int, sync: Callable[[], None] = l
 
 def end_to_end_cases(weights: Path, frames: int) -> dict[str, Callable[[], object]]:
     """Callables for one frame, batch 1: ours (Numba), the NumPy-reference variant, the live stage."""
-    es = load_eval_set(DEFAULT_EVAL_PATH, frames)
+    es = load_eval_set(EVAL_SET, frames)
     model = load_weights(weights, device="cpu")
     est = V2VEstimator(model, device="cpu", refine=REFINE_GAUSS)
     cube, D = est.cube_mm, est.grid

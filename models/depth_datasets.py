@@ -208,10 +208,8 @@ def xyz_to_uvd(xyz: np.ndarray, fx: float, fy: float, cx: float, cy: float) -> n
     Raises:
         ValueError: ``xyz`` is not ``(..., 3)``, or a point has ``z <= 0`` (not in front of the camera).
     """
-    p = _points(xyz, "xyz")
+    p = _in_front(_points(xyz, "xyz"))
     z = p[..., 2]
-    if np.any(z <= 0):
-        raise ValueError(f"points must be in front of the camera (z > 0 mm); min z is {float(np.min(z)):g}")
     return np.stack([p[..., 0] * fx / z + cx, p[..., 1] * fy / z + cy, z], axis=-1)
 
 
@@ -226,24 +224,38 @@ def uvd_to_camera(uvd: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
         intrinsics: the depth camera (positive focal lengths).
 
     Returns:
-        ``(..., 3)`` float64 mm.
+        ``(..., 3)`` float64 mm (:meth:`Intrinsics.unproject`).
+
+    Raises:
+        ValueError: ``uvd`` is not ``(..., 3)``.
     """
-    return uvd_to_xyz(uvd, intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy)
+    p = _points(uvd, "uvd")
+    return intrinsics.unproject(p[..., :2], p[..., 2])
 
 
 def camera_to_uvd(points_mm: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
-    """Project camera-frame points (OpenCV, mm) to ``(u, v, d)``; the inverse of :func:`uvd_to_camera`.
+    """Project camera-frame points (OpenCV, mm) to ``(u, v, d)`` (:meth:`Intrinsics.project` and the
+    depth); the inverse of :func:`uvd_to_camera`.
 
     Raises:
         ValueError: ``points_mm`` is not ``(..., 3)`` or has a point with ``z <= 0``.
     """
-    return xyz_to_uvd(points_mm, intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy)
+    p = _in_front(_points(points_mm, "xyz"))
+    return np.concatenate([intrinsics.project(p), p[..., 2:]], axis=-1)
 
 
 def _points(a: np.ndarray, what: str) -> np.ndarray:
     p = np.asarray(a, dtype=np.float64)
     if p.ndim == 0 or p.shape[-1] != 3:
         raise ValueError(f"{what} must have shape (..., 3), got {p.shape}")
+    return p
+
+
+def _in_front(p: np.ndarray) -> np.ndarray:
+    """``p`` ``(..., 3)`` mm, checked to lie in front of the camera (``z > 0``)."""
+    z = p[..., 2]
+    if np.any(z <= 0):
+        raise ValueError(f"points must be in front of the camera (z > 0 mm); min z is {float(np.min(z)):g}")
     return p
 
 

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tracker.core.errors import ModelError
 from tracker.core.joints import EDGES, NUM_JOINTS
 
 from models.hand_model import NUM_ANGLES, SHAPE_DIM, SHAPE_LIMITS, angle_limits, forward_kinematics
@@ -666,21 +667,33 @@ def load_weights(path: str | Path, device: torch.device | str | None = None) -> 
     """Rebuild a model written by :func:`save_weights`, or from a training checkpoint ``last.pt`` of
     ``scripts/train_hamuco.py`` (float32, eval mode; ``.meta`` = the file's meta).
 
-    Raises:
-        FileNotFoundError: no such file (train one with ``python -m scripts.train_hamuco``).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no HaMuCo weights at {path}; train them with python -m scripts.train_hamuco")
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    if "state_dict" not in blob and "model" in blob:  # a training checkpoint (scripts/train_hamuco.py last.pt)
-        model = create_model(blob["model_name"])
-        model.load_state_dict(blob["model"])
-        model.meta = {"steps": int(blob.get("step", 0)), "checkpoint": str(path)}
-        return model.to(device).eval()
-    cfg = blob["config"]
-    model = create_model(blob["name"], **{k: cfg[k] for k in asdict(HaMuCoConfig()) if k in cfg})
-    model.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()})
-    model.meta = blob.get("meta", {})
-    return model.to(device).eval()
+    The shipped checkpoint loads by name with :func:`models.load_pretrained` (``"hamuco"``), which
+    calls this.
 
+    Raises:
+        tracker.core.errors.ModelError: no such file, not a readable checkpoint, not a HaMuCo
+            checkpoint, or weights that do not fit the network (the message names the file; train
+            one with ``python -m scripts.train_hamuco``).
+    """
+    from models.registry import read_torch_checkpoint
+
+    path = Path(path)
+    blob = read_torch_checkpoint(path)
+    try:
+        if "state_dict" not in blob and "model" in blob:  # a training checkpoint (scripts/train_hamuco.py last.pt)
+            model = create_model(blob["model_name"])
+            sd = blob["model"]
+            meta = {"steps": int(blob.get("step", 0)), "checkpoint": str(path)}
+        else:
+            cfg = blob["config"]
+            model = create_model(blob["name"], **{k: cfg[k] for k in asdict(HaMuCoConfig()) if k in cfg})
+            sd = {k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()}
+            meta = blob.get("meta", {})
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelError(f"{path} is not a HaMuCo checkpoint ({type(e).__name__}: {e})") from e
+    try:
+        model.load_state_dict(sd)
+    except RuntimeError as e:
+        raise ModelError(f"{path} does not fit the {model.model_name} network ({e})") from e
+    model.meta = meta
+    return model.to(device).eval()

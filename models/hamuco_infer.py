@@ -4,11 +4,10 @@
 frame's index in the :class:`~tracker.core.structures.FrameSet`, e.g. MediaPipe run per view), groups the
 detections of each physical hand across views (:func:`tracker.fusion.triangulate.associate_hands`:
 reprojection consistency and handedness) and returns one fused hand per group in the rig's world
-frame. :func:`load_fusion` loads the shipped checkpoint ``models/weights/hamuco.pt``.
+frame. ``models.load_pretrained("hamuco", device)`` loads the shipped checkpoint ``models/weights/hamuco.pt``.
 
     from tracker.fusion.learned import HaMuCoFusion
-    from models.hamuco_infer import load_fusion
-    stage = HaMuCoFusion(cameras, load_fusion())
+    stage = HaMuCoFusion(cameras, device="cpu")           # the shipped network, or model=load_pretrained(...)
     fused = stage(frameset, per_view_hands)
 
 :func:`fuse_keypoints` runs the same network on arrays of 2D keypoints (the offline triangulator's
@@ -20,7 +19,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
 
 import numpy as np
 import torch
@@ -29,15 +27,11 @@ from tracker.core.errors import HandtrackError
 from tracker.core.joints import NUM_JOINTS
 from tracker.core.structures import Camera
 
-from models.hamuco import HaMuCo, load_weights
+from models.hamuco import HaMuCo
 
-__all__ = ["DEFAULT_WEIGHTS", "FusionError", "fuse_keypoints", "load_fusion", "rig_calibration", "to_model"]
+__all__ = ["FusionError", "fuse_keypoints", "load_fusion", "rig_calibration", "to_model"]
 
 log = logging.getLogger(__name__)
-
-#: The shipped checkpoint.
-DEFAULT_WEIGHTS: Final = Path(__file__).resolve().parent / "weights" / "hamuco.pt"
-
 
 class FusionError(HandtrackError, ValueError):
     """The frame set, the cameras and the hands do not fit together."""
@@ -59,12 +53,16 @@ def to_model(model: HaMuCo, a: np.ndarray) -> torch.Tensor:
 
 
 def load_fusion(path: str | Path | None = None, device: torch.device | str | None = None) -> HaMuCo:
-    """The fusion network from ``path`` (default: the shipped :data:`DEFAULT_WEIGHTS`), eval mode.
+    """``models.load_pretrained("hamuco", device, path=path)``: the shipped fusion network (or the
+    HaMuCo checkpoint ``path``), eval mode.
 
     Raises:
-        FileNotFoundError: no weights there (train them: ``python -m scripts.train_hamuco``).
+        tracker.core.errors.ModelError: the file is missing, unreadable or not a HaMuCo checkpoint
+            (the message names it and how to train one).
     """
-    return load_weights(DEFAULT_WEIGHTS if path is None else path, device)
+    from models.registry import load_pretrained
+
+    return load_pretrained("hamuco", device, path=path)
 
 
 @torch.inference_mode()
@@ -85,7 +83,7 @@ def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np
         points: ``(F, V, 21, 2)`` pixels of the distorted images, MediaPipe joint order; NaN = not
             detected.
         confidence: ``(F, V, 21)`` in [0, 1].
-        model: the network; None = :func:`load_fusion` (the shipped checkpoint).
+        model: the network; None = the shipped checkpoint (``models.load_pretrained("hamuco")``).
         min_views: a frame needs this many views with >= 11 joints above ``min_confidence``.
         min_confidence: joints below it are ignored.
         batch: frames per network call.
@@ -95,7 +93,7 @@ def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np
 
     Raises:
         FusionError: not 21 joints, more views than the network takes, or mismatched shapes.
-        FileNotFoundError: ``model`` is None and the shipped checkpoint is missing.
+        tracker.core.errors.ModelError: ``model`` is None and the shipped checkpoint cannot be loaded.
     """
     from models.hamuco_data import MAX_VIEWS
 
@@ -109,7 +107,11 @@ def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np
         raise FusionError(f"{n_views} views of keypoints but {len(cameras)} cameras")
     if n_views > MAX_VIEWS:
         raise FusionError(f"the fusion network takes at most {MAX_VIEWS} views, got {n_views}; use RANSAC")
-    model = (load_fusion() if model is None else model).eval()
+    if model is None:
+        from models.registry import load_pretrained
+
+        model = load_pretrained("hamuco")
+    model = model.eval()
     ok = np.isfinite(pts).all(-1) & np.isfinite(conf) & (conf >= min_confidence)
     c = np.where(ok, np.clip(np.nan_to_num(conf), 0.0, 1.0), 0.0)
     uv = np.zeros_like(pts)
@@ -136,8 +138,7 @@ def fuse_keypoints(cameras: Sequence[Camera], points: np.ndarray, confidence: np
                         tens(np.full((b, n_views), p_left)), tens(mask[sl]), tens(np.broadcast_to(K, (b, *K.shape))),
                         tens(np.broadcast_to(R, (b, *R.shape))), tens(np.broadcast_to(t, (b, *t.shape))))  # fmt: skip
             X = res.joints_world.double().cpu().numpy()  # (b, 21, 3)
-            cam = np.einsum("bjk,vlk->bvjl", X, R) + t[None, :, None, :]
-            proj = np.einsum("bvjk,vlk->bvjl", cam / cam[..., 2:3], K)[..., :2]
+            proj = np.stack([view.intrinsics.project(view.world_to_camera(X)) for view in cameras], axis=1)
             err = (c[sl] * np.linalg.norm(proj - uv[sl], axis=-1)).sum((1, 2)) / np.maximum(c[sl].sum((1, 2)), 1e-9)
             better = err < best_err
             out[sl][better] = X[better]

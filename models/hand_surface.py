@@ -36,6 +36,7 @@ import numpy as np
 
 from kernels.render import KIND_CONE, KIND_SLAB, MAT_COLS, cast_rays
 from tracker.core.joints import FINGERS, NUM_JOINTS
+from tracker.core.structures import Extrinsics
 
 __all__ = [
     "RADII",
@@ -559,10 +560,9 @@ def transform(prims: Primitives, R: np.ndarray, t: np.ndarray) -> Primitives:
     if not (np.allclose(R @ R.T, np.eye(3), atol=1e-6) and np.linalg.det(R) > 0):
         raise ValueError("R must be a rotation matrix (orthonormal, det +1)")
 
-    def p(x: np.ndarray) -> np.ndarray:
-        return x @ R.T + t
+    p = Extrinsics(R, t).to_camera  # points move
 
-    def v(x: np.ndarray) -> np.ndarray:
+    def v(x: np.ndarray) -> np.ndarray:  # directions only turn
         return x @ R.T
 
     return Primitives(

@@ -33,7 +33,7 @@ The pose data of the prior are fitted by generalized Procrustes analysis (GPA) o
 
 Usage::
 
-    prior = PosePrior.load("models/weights/prior_nyu.npz")
+    prior = models.load_pretrained("prior_nyu")          # or PosePrior.load(a file of your own)
     refined = prior.project(xyz, strength=0.5)          # (N, 14, 3) mm in, (N, 14, 3) mm out
 
     python -m models.prior fit --layout nyu --out /tmp/prior_nyu.npz    # see scripts/fit_priors.py
@@ -51,7 +51,7 @@ from typing import Final
 
 import numpy as np
 
-from tracker.core.errors import HandtrackError
+from tracker.core.errors import HandtrackError, ModelError
 from tracker.core.joints import PALM
 
 __all__ = [
@@ -90,9 +90,16 @@ class PriorError(HandtrackError, ValueError):
 
 
 def default_prior_path(layout: str) -> Path:
-    """``models/weights/prior_{nyu,icvl,mp21}.npz`` of this repository for a layout."""
+    """Where the shipped ``models/weights/prior_{nyu,icvl,mp21}.npz`` of a layout lies (package data);
+    load it with ``models.load_pretrained("prior_nyu")`` etc.
+
+    Raises:
+        tracker.core.errors.ModelError: no shipped prior of that layout.
+    """
+    from models.registry import shipped_path
+
     name = {"mediapipe": "mp21", "freihand": "mp21"}.get(layout, layout)
-    return Path(__file__).resolve().parents[1] / "models" / "weights" / f"prior_{name}.npz"
+    return shipped_path(f"prior_{name}")
 
 
 # --- Normalized frame ------------------------------------------------------------------------------
@@ -294,21 +301,23 @@ class PosePrior:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "PosePrior":
-        """Read a prior written by :meth:`save`.
+        """Read a prior written by :meth:`save`. The shipped priors load by name with
+        :func:`models.load_pretrained` (``"prior_mp21"``, ...), which calls this.
 
         Raises:
-            FileNotFoundError: no file at ``path`` (the message says how to make one).
-            PriorError: the file is not a prior of a known version.
+            tracker.core.errors.ModelError: no file at ``path``, or not a readable prior of a known
+                version (truncated, corrupt, another kind of file); the message names the file and
+                how to make one.
         """
         file = Path(path)
+        make = "run `python scripts/fit_priors.py` (or `python -m models.prior fit --layout ... --out ...`) to make it"
         if not file.is_file():
-            raise FileNotFoundError(f"no pose prior at {file}: run `python scripts/fit_priors.py` "
-                                    "(or `python -m models.prior fit --layout ... --out ...`) to make it")  # fmt: skip
+            raise ModelError(f"no pose prior at {file}: {make}")
         try:
             with np.load(file, allow_pickle=False) as z:
                 version = int(z["version"])
                 if version != _FORMAT_VERSION:
-                    raise PriorError(f"{file}: prior format version {version}, this code reads {_FORMAT_VERSION}; "
+                    raise ModelError(f"{file}: prior format version {version}, this code reads {_FORMAT_VERSION}; "
                                      "re-run scripts/fit_priors.py")  # fmt: skip
                 return cls(
                     layout=str(z["layout"]), template=z["template"].astype(np.float64),
@@ -318,10 +327,11 @@ class PosePrior:
                     explained=float(z["explained"]), num_samples=int(z["num_samples"]), source=str(z["source"]),
                     strength=float(z["strength"]),
                 )  # fmt: skip
-        except (KeyError, ValueError, OSError) as e:
-            if isinstance(e, PriorError):
-                raise
-            raise PriorError(f"{file} is not a handtrack pose prior ({e}); re-run scripts/fit_priors.py") from e
+        except ModelError:
+            raise
+        except Exception as e:  # KeyError, ValueError (pickled / not .npz), BadZipFile, EOFError, PriorError, ...
+            raise ModelError(f"{file} is not a handtrack pose prior ({type(e).__name__}: {e}); "
+                             "re-run scripts/fit_priors.py") from e  # fmt: skip
 
 
 # --- Fitting ---------------------------------------------------------------------------------------------
@@ -459,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         prior = fit_layout(args.layout)
-    except (FileNotFoundError, PriorError) as e:
+    except (FileNotFoundError, PriorError, ModelError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     prior.save(args.out)

@@ -52,15 +52,14 @@ __all__ = [
     "LAYOUTS",
     "ROOT_JOINTS",
     "SCALE_MM",
-    "WEIGHTS_DIR",
     "RefinerConfig",
     "JointRefinerNet",
     "JointRefiner",
-    "RefinerWeightsError",
     "normalize_poses",
     "corrupt_poses",
     "confidence_weighted_l1",
     "save_refiner",
+    "load_weights",
     "load_refiner",
     "weights_path",
     "describe",
@@ -82,13 +81,6 @@ ROOT_JOINTS: Final[dict[str, tuple[int, ...]]] = {
 
 #: Fixed normalization scale, mm (about half a hand length): normalized coordinates are ~[-1, 1].
 SCALE_MM: Final = 100.0
-
-WEIGHTS_DIR: Final = Path(__file__).resolve().parent / "weights"
-
-
-class RefinerWeightsError(ModelError):
-    """A refiner weights file is missing or does not match the code."""
-
 
 @dataclass(frozen=True)
 class RefinerConfig:
@@ -370,10 +362,13 @@ class JointRefiner:
 
 
 def weights_path(layout: str) -> Path:
-    """``models/weights/refiner_<layout>.pt``."""
+    """Where the shipped ``models/weights/refiner_<layout>.pt`` lies (package data): where
+    ``scripts/train_refiner.py --ship`` writes; load it with ``models.load_pretrained(f"refiner_{layout}")``."""
+    from models.registry import shipped_path
+
     if layout not in LAYOUTS:
         raise ValueError(f"unknown refiner layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    return WEIGHTS_DIR / f"refiner_{layout}.pt"
+    return shipped_path(f"refiner_{layout}")
 
 
 def save_refiner(net: JointRefinerNet, path: str | Path, blend: float = 1.0, meta: dict[str, Any] | None = None,
@@ -389,38 +384,57 @@ def save_refiner(net: JointRefinerNet, path: str | Path, blend: float = 1.0, met
     atomic_torch_save(blob, path)
 
 
-def load_refiner(dataset: str = "nyu", path: str | Path | None = None, device: str | torch.device | None = None
-                 ) -> JointRefiner:
-    """Load a shipped (or given) refiner.
+def load_weights(path: str | Path, device: str | torch.device | None = None) -> JointRefiner:
+    """Rebuild a refiner written by :func:`save_refiner` (float32, eval mode).
+
+    The shipped checkpoints load by name with :func:`models.load_pretrained` (``"refiner_mp21"``, ...),
+    which calls this and checks the layout.
 
     Args:
-        dataset: ``"nyu"``, ``"icvl"`` or ``"mp21"`` (``"mediapipe"`` is an alias of ``"mp21"``).
-        path: a weights file written by :func:`save_refiner` (default ``models/weights/refiner_<dataset>.pt``).
+        path: the weights file.
         device: torch device (default CPU).
 
-    Returns:
-        The :class:`JointRefiner` (float32, eval mode).
-
     Raises:
-        RefinerWeightsError: the file is missing or does not fit the network.
+        tracker.core.errors.ModelError: no such file, not a readable checkpoint, not a refiner
+            checkpoint, or weights that do not fit the network (the message names the file).
     """
-    layout = "mp21" if dataset == "mediapipe" else dataset
-    p = Path(path) if path is not None else weights_path(layout)
-    if not p.is_file():
-        raise RefinerWeightsError(f"no refiner weights at {p}; train them with "
-                                  f"`python scripts/train_refiner.py --layout {layout}`")
-    blob = torch.load(p, map_location="cpu", weights_only=True)
-    cfg = RefinerConfig(**blob["config"])
-    if cfg.layout != layout and path is None:
-        raise RefinerWeightsError(f"{p} holds a {cfg.layout!r} refiner, expected {layout!r}")
+    from models.registry import read_torch_checkpoint
+
+    p = Path(path)
+    blob = read_torch_checkpoint(p)
+    try:
+        cfg = RefinerConfig(**blob["config"])
+        sd = {k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()}
+        blend = float(blob.get("blend", 1.0))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelError(f"{p} is not a joint refiner checkpoint ({type(e).__name__}: {e})") from e
     net = JointRefinerNet(cfg)
     try:
-        net.load_state_dict({k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()})
+        net.load_state_dict(sd)
     except RuntimeError as e:
-        raise RefinerWeightsError(f"{p} does not match the refiner network ({e}); retrain it") from e
+        raise ModelError(f"{p} does not fit the refiner network ({e}); retrain it") from e
     net = net.to(torch.device(device) if device is not None else torch.device("cpu"))
-    return JointRefiner(net, blend=float(blob.get("blend", 1.0)), meta=blob.get("meta", {}))
+    try:
+        return JointRefiner(net, blend=blend, meta=blob.get("meta", {}))
+    except ValueError as e:
+        raise ModelError(f"{p}: {e}") from e
 
+
+def load_refiner(dataset: str = "nyu", path: str | Path | None = None, device: str | torch.device | None = None
+                 ) -> JointRefiner:
+    """``models.load_pretrained(f"refiner_{dataset}", device, path=path)`` (``"mediapipe"`` is an alias of
+    ``"mp21"``): the shipped refiner of a layout, or the file ``path`` holding one of that layout.
+
+    Raises:
+        tracker.core.errors.ModelError: the file is missing, unreadable, of another layout or does not
+            fit the network; the message names it and how to train one.
+    """
+    from models.registry import load_pretrained
+
+    layout = "mp21" if dataset == "mediapipe" else dataset
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown refiner layout {dataset!r}; expected one of {', '.join(LAYOUTS)}")
+    return load_pretrained(f"refiner_{layout}", device, path=path)
 
 
 def _count_parameters(net: nn.Module) -> int:

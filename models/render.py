@@ -261,8 +261,6 @@ def render(camera: Camera, hands: Sequence[RenderHand], config: RenderConfig = R
     """
     intr = camera.intrinsics
     w, h = int(intr.width), int(intr.height)
-    R = np.asarray(camera.extrinsics.R, dtype=np.float64)
-    t = np.asarray(camera.extrinsics.t, dtype=np.float64)
     if config.noisy and rng is None:
         raise ValueError("this RenderConfig adds noise: pass rng=np.random.default_rng(seed)")
     if any(intr.dist):
@@ -282,7 +280,7 @@ def render(camera: Camera, hands: Sequence[RenderHand], config: RenderConfig = R
         jw = np.asarray(hand.joints_world, dtype=np.float64)
         if jw.shape != (NUM_JOINTS, 3):
             raise ValueError(f"hand {n}: joints_world must be ({NUM_JOINTS}, 3), got {jw.shape}")
-        joints_cam[n] = jw @ R.T + t
+        joints_cam[n] = camera.world_to_camera(jw)
         surfaces.append(build_surface(joints_cam[n], hand.handedness, hand.radius_scale,
                                       skin_albedo=hand.skin_albedo, forearm_mm=hand.forearm_mm,
                                       sleeve_albedo=hand.sleeve_albedo))

@@ -247,7 +247,7 @@ def _placement(rng: np.random.Generator, cfg: SceneConfig, cam: Camera, shape: n
         # mid-palm somewhere in the central part of the image
         u = intr.cx + rng.uniform(-0.15, 0.15) * intr.width
         v = intr.cy + rng.uniform(-0.12, 0.12) * intr.height
-        ray = np.array([(u - intr.cx) / intr.fx, (v - intr.cy) / intr.fy, 1.0])
+        ray = intr.unproject(np.array([u, v]), 1.0)
         centre = dist * ray / np.linalg.norm(ray) + np.array([lateral_mm, 0.0, 0.0])
     else:
         rot = _rotation(math.radians(rng.uniform(-50.0, 50.0)), rng.uniform(0.0, 2 * math.pi),

@@ -41,6 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from tracker.core.errors import ModelError
 from tracker.core.joints import NUM_JOINTS
 
 __all__ = [
@@ -411,6 +412,9 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
 def load_weights(path: str | Path, device=None) -> nn.Module:
     """Rebuild a model written by :func:`save_weights` (float32, eval mode).
 
+    The shipped checkpoints load by name with :func:`models.load_pretrained` (``"v2v_light"``,
+    ``"refpoint"``), which calls this.
+
     Args:
         path: the weights file.
         device: where to put the model.
@@ -419,17 +423,26 @@ def load_weights(path: str | Path, device=None) -> nn.Module:
         The model; its ``meta`` attribute holds the file's ``meta`` dict.
 
     Raises:
-        FileNotFoundError: no such file.
-        KeyError: the file names an unknown model.
+        tracker.core.errors.ModelError: no such file, not a readable checkpoint, not a V2V-PoseNet /
+            RefPointNet checkpoint, or weights that do not fit the network (the message names the file).
     """
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-    cfg = blob["config"]
-    kwargs: dict[str, Any] = {"in_grid": int(cfg["in_grid"]), "width": int(cfg["width"])}
-    if cfg["arch"] == "v2v":
-        kwargs["num_joints"] = int(blob["num_joints"])
-    model = create_model(blob["name"], device=device, **kwargs)
-    model.config = ModelConfig(cfg["arch"], int(cfg["in_grid"]), int(cfg["width"]), float(cfg["cube_mm"]))
-    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()}
-    model.load_state_dict(sd)
+    from models.registry import read_torch_checkpoint
+
+    path = Path(path)
+    blob = read_torch_checkpoint(path)
+    try:
+        cfg = blob["config"]
+        kwargs: dict[str, Any] = {"in_grid": int(cfg["in_grid"]), "width": int(cfg["width"])}
+        if cfg["arch"] == "v2v":
+            kwargs["num_joints"] = int(blob["num_joints"])
+        model = create_model(blob["name"], **kwargs)
+        model.config = ModelConfig(cfg["arch"], int(cfg["in_grid"]), int(cfg["width"]), float(cfg["cube_mm"]))
+        sd = {k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()}
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelError(f"{path} is not a V2V-PoseNet / RefPointNet checkpoint ({type(e).__name__}: {e})") from e
+    try:
+        model.load_state_dict(sd)
+    except RuntimeError as e:
+        raise ModelError(f"{path} does not fit the {blob['name']} network ({e})") from e
     model.meta = blob.get("meta", {})
-    return model.eval()
+    return model.to(device).eval()

@@ -18,8 +18,9 @@ A training sample is made in two steps:
 
 :class:`SyntheticV2VDataset` serves samples by index (``index -> crop index``, augmentation generator
 seeded by ``(seed, index)``), so a training run that resumes at step ``s`` sees exactly the samples
-it would have seen. :func:`load_eval_set` reads the committed held-out set
-(``assets/synth_eval/single_view.npz``) and its reference points
+it would have seen. :func:`load_eval_set` reads the held-out set committed in the repository
+(``assets/synth_eval/single_view.npz`` of a checkout; evaluation data, not shipped in the package, so
+callers pass its path) and its reference points
 (:func:`eval_reference_points`: the same detector emulation without jitter).
 
 Numba kernels run in OpenMP threads: DataLoader workers must be *spawned*, not forked, once the
@@ -59,14 +60,12 @@ __all__ = [
     "EvalSet",
     "load_eval_set",
     "eval_reference_points",
-    "DEFAULT_EVAL_PATH",
 ]
 
 #: Scene seeds from here on belong to evaluation sets; training draws below it.
 EVAL_SEED_BASE = 1_000_000
 #: multiprocessing context for DataLoader workers (Numba's OpenMP layer does not survive fork()).
 WORKER_CONTEXT = "spawn"
-DEFAULT_EVAL_PATH = Path(__file__).resolve().parents[1] / "assets" / "synth_eval" / "single_view.npz"
 
 
 @dataclass(frozen=True)
@@ -419,8 +418,12 @@ class EvalSet:
         return EvalSet(self.depth[idx], self.joints[idx], self.K[idx], self.visible[idx], self.action[idx])
 
 
-def load_eval_set(path: str | Path = DEFAULT_EVAL_PATH, limit: int | None = None) -> EvalSet:
-    """Read the committed evaluation set (or the first ``limit`` frames of it, spread evenly).
+def load_eval_set(path: str | Path, limit: int | None = None) -> EvalSet:
+    """Read the committed evaluation set (or ``limit`` frames of it, spread evenly).
+
+    Args:
+        path: the ``single_view.npz`` of ``scripts/make_synth_eval.py`` (``assets/synth_eval/`` in a checkout).
+        limit: keep this many frames, evenly spaced; None keeps all.
 
     Raises:
         FileNotFoundError: no file at ``path``.

@@ -31,7 +31,7 @@ if str(_REPO) not in sys.path:
 from models.motion import ACTIONS  # noqa: E402
 from models.synthetic import SENSOR_LIKE, SceneConfig, render_frameset, sample_scene  # noqa: E402
 from tracker.stages.landmarks import MediaPipeConfig, MediaPipeHands  # noqa: E402
-from tracker.core.metrics import bbox_size  # noqa: E402
+from tracker.core.metrics import bbox_size, mean_joint_error  # noqa: E402
 
 SEED_BASE = 2_000_000
 
@@ -52,7 +52,7 @@ def evaluate(sequences: int, frames: int, static: bool) -> dict[str, object]:
                 hands = stage(fs, [])
                 truth = gt.joints_2d[0]
                 size = float(bbox_size(truth))
-                best = min((float(np.mean(np.linalg.norm(h.joints_2d - truth, axis=1))), h) for h in hands) \
+                best = min((mean_joint_error(h.joints_2d, truth), h) for h in hands) \
                     if hands else None
                 hit = best is not None and best[0] < 0.25 * size
                 per_action[action][0] += int(hit)

@@ -26,6 +26,7 @@ if str(_REPO) not in sys.path:
 
 from models.hamuco_infer import fuse_keypoints, load_fusion  # noqa: E402
 from models.synthetic import SceneConfig, sample_scene  # noqa: E402
+from tracker.core.metrics import sequence_joint_errors  # noqa: E402
 from tracker.fusion.triangulate import TriangulationConfig, triangulate_sequence  # noqa: E402
 
 SEEDS = range(40, 52)
@@ -39,15 +40,15 @@ def evaluate(views: int, noise_px: float, model) -> dict[str, float]:
         scene = sample_scene(seed, SceneConfig(num_frames=FRAMES, layout="ring", num_views=views))
         gt = scene.hands[0].joints.astype(np.float64)  # (T, 21, 3) world mm
         rng = np.random.default_rng(seed)
-        uv = np.stack([[c.intrinsics.project(gt[t] @ c.extrinsics.R.T + c.extrinsics.t) for c in scene.cameras]
+        uv = np.stack([[c.intrinsics.project(c.world_to_camera(gt[t])) for c in scene.cameras]
                        for t in range(FRAMES)])  # fmt: skip
         uv = uv + rng.normal(0.0, noise_px, uv.shape)
         conf = rng.uniform(0.6, 1.0, uv.shape[:3])
         fused = fuse_keypoints(scene.cameras, uv, conf, model)
         tri = triangulate_sequence(scene.cameras, np.transpose(uv, (0, 2, 1, 3)), np.transpose(conf, (0, 2, 1)),
                                    TriangulationConfig())  # fmt: skip
-        errs["fusion"].append(float(np.linalg.norm(fused - gt, axis=-1).mean()))
-        errs["ransac"].append(float(np.nanmean(np.linalg.norm(tri.points - gt, axis=-1))))
+        errs["fusion"].append(float(sequence_joint_errors(fused, gt).mean()))
+        errs["ransac"].append(float(np.nanmean(sequence_joint_errors(tri.points, gt))))
     return {k: float(np.mean(v)) for k, v in errs.items()}
 
 

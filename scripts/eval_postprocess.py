@@ -34,6 +34,7 @@ from models.benchmark_data import (  # noqa: E402
 )  # fmt: skip
 from models.refine import RefineError, _load_refiner, refine_xyz  # noqa: E402
 from models.prior import PosePrior, default_prior_path  # noqa: E402
+from tracker.core.metrics import sequence_joint_errors  # noqa: E402
 
 VARIANTS = {
     "prior": dict(steps=("prior",)),
@@ -50,7 +51,8 @@ REFINER_VARIANTS = {
 
 
 def _err(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b, axis=-1).mean())
+    """Mean joint error (mm) of ``(N, J, 3)`` poses against ground truth."""
+    return float(sequence_joint_errors(a, b).mean())
 
 
 def evaluate_dataset(dataset: str) -> dict:

@@ -70,12 +70,7 @@ def evaluate(files: list[Path], model, views: tuple[int, ...] = VIEW_COUNTS) -> 
     from models.hamuco_data import RigDataset, view_subset
     from tracker.core.metrics import mean_joint_error
 
-    try:
-        from tracker.fusion.triangulate import TriangulationConfig, triangulate_joints
-        have_ransac = True
-    except ImportError:  # the robust triangulation module is not there: DLT from the kernel only
-        have_ransac = False
-    from kernels.triangulate import triangulate_dlt
+    from tracker.fusion.triangulate import TriangulationConfig, triangulate_joints
 
     results: dict[str, dict] = {}
     for variant in ("clean", "occ"):
@@ -103,17 +98,13 @@ def evaluate(files: list[Path], model, views: tuple[int, ...] = VIEW_COUNTS) -> 
                     uv = np.transpose(d["uv"][t, idx], (1, 0, 2)).astype(np.float64)  # (J, V, 2)
                     conf = np.where(det[None, :], d["conf"][t, idx].T, 0.0).astype(np.float64)
                     gt = d["joints_world"][t].astype(np.float64)
-                    if have_ransac:
-                        dlt = triangulate_joints(sub, uv, conf, TriangulationConfig(method="dlt")).points
-                        rs = triangulate_joints(sub, uv, conf, TriangulationConfig(method="ransac")).points
-                        miss = ~np.isfinite(rs).all(1)
-                        ransac_fallback += int(miss.sum())
-                        rs[miss] = dlt[miss]
-                    else:
-                        P = np.stack([c.intrinsics.K @ np.hstack([c.extrinsics.R, c.extrinsics.t[:, None]]) for c in sub])
-                        dlt, rs = triangulate_dlt(P, uv, conf), None
+                    dlt = triangulate_joints(sub, uv, conf, TriangulationConfig(method="dlt")).points
+                    rs = triangulate_joints(sub, uv, conf, TriangulationConfig(method="ransac")).points
+                    miss = ~np.isfinite(rs).all(1)
+                    ransac_fallback += int(miss.sum())
+                    rs[miss] = dlt[miss]
                     for m, p in (("dlt", dlt), ("ransac", rs)):
-                        if p is not None and np.isfinite(p).all():
+                        if np.isfinite(p).all():
                             errs[m].append(mean_joint_error(p, gt))
                             pa[m].append(_pa(p, gt))
             with torch.inference_mode():

@@ -41,14 +41,17 @@ import torch
 _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
+#: The committed held-out set (scripts/make_synth_eval.py); evaluation data of the checkout, not of the package.
+DEFAULT_EVAL_PATH = _REPO / "assets" / "synth_eval" / "single_view.npz"
 
 from kernels import REFINE_GAUSS, REFINE_MEAN  # noqa: E402
 from models.v2v import load_weights  # noqa: E402
-from models.v2v_data import DEFAULT_EVAL_PATH, V2VDataConfig, eval_reference_points, load_eval_set  # noqa: E402
+from models.v2v_data import V2VDataConfig, eval_reference_points, load_eval_set  # noqa: E402
 from models.v2v_infer import V2VEstimator  # noqa: E402
 from models.depth_datasets import NYU_INTRINSICS, load_nyu_depth, read_labels, uvd_to_camera  # noqa: E402
 from models.benchmark_data import eval_dir, ground_truth_path  # noqa: E402
 from tracker.core.data_root import data_root  # noqa: E402
+from tracker.core.metrics import joint_errors, mean_joint_error, sequence_joint_errors, success_rate  # noqa: E402
 from tracker.core.joints import JOINT_NAMES, NYU_JOINT_NAMES, common_joints  # noqa: E402
 from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics  # noqa: E402
 from tracker.stages.v2v import V2VDepthEstimator, V2VStageConfig  # noqa: E402
@@ -63,10 +66,7 @@ def pck_curves(err: np.ndarray, thresholds: np.ndarray = THRESHOLDS_MM) -> tuple
         err: ``(N, J)`` errors in mm; a frame with a NaN error counts as a failure.
     """
     e = np.where(np.isfinite(err), err, np.inf)
-    worst = e.max(1)
-    frames = (worst[None, :] <= thresholds[:, None]).mean(1)
-    joints = (e.reshape(1, -1) <= thresholds[:, None]).mean(1)
-    return frames, joints
+    return success_rate(e.max(1), thresholds), success_rate(e.ravel(), thresholds)
 
 
 def plot_pck(path: Path, thresholds: np.ndarray, frames: np.ndarray, joints: np.ndarray, title: str) -> None:
@@ -174,7 +174,7 @@ def eval_real_nyu(est: V2VEstimator, root: Path) -> dict | None:
             out[seed] = None
             continue
         pred = res[0].joints_3d
-        err = np.linalg.norm(pred[i_mp] - gt[i_nyu], axis=-1)
+        err = joint_errors(pred[i_mp], gt[i_nyu])
         # the network's joints are the MediaPipe/synthetic hand's; NYU's labels sit elsewhere on the
         # same bones (".R" = PIP knuckle, palm/wrist points): after removing the mean offset, what remains
         # is pose error, not convention
@@ -183,7 +183,7 @@ def eval_real_nyu(est: V2VEstimator, root: Path) -> dict | None:
             "mean_mm": float(err.mean()),
             "per_joint_mm": {NYU_JOINT_NAMES[i]: float(e) for i, e in zip(i_nyu, err)},
             "centroid_offset_mm": float(np.linalg.norm(offset)),
-            "mean_mm_centroid_aligned": float(np.linalg.norm(pred[i_mp] - offset - gt[i_nyu], axis=-1).mean()),
+            "mean_mm_centroid_aligned": mean_joint_error(pred[i_mp] - offset, gt[i_nyu]),
             "mean_confidence": float(res[0].confidence.mean()),
         }
     return out
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
             args.passes = V2VStageConfig.cold_passes if args.seed == "depth" else V2VStageConfig.passes
         joints, conf, _ = stage_estimates(est, es, args.seed, args.seed_noise_mm, args.passes, args.refpoint)
     total_s = time.perf_counter() - t0
-    err = np.linalg.norm(joints - es.joints, axis=-1)
+    err = sequence_joint_errors(joints, es.joints)
     ok = np.isfinite(err).all(1)
     frames, jpck = pck_curves(err)
     first_ok = int(np.flatnonzero(ok)[0]) if ok.any() else 0

@@ -26,6 +26,7 @@ if str(_REPO) not in sys.path:
 from models.synthetic import SENSOR_LIKE, SceneConfig, render_frameset, sample_scene  # noqa: E402
 from tracker.stages.depth_lift import DepthLifter  # noqa: E402
 from tracker.core.joints import JOINT_NAMES  # noqa: E402
+from tracker.core.metrics import joint_errors  # noqa: E402
 from tracker.stages.lift import MetricLifter  # noqa: E402
 from tracker.stages.landmarks import MediaPipeConfig, MediaPipeHands  # noqa: E402
 
@@ -45,8 +46,8 @@ def evaluate(sequences: int, frames: int) -> dict[str, object]:
                 if not hands or hands[0].joints_3d is None:
                     continue
                 truth = fs.frames[0].ground_truth.joints_3d[0]
-                rgb.append(np.linalg.norm(hands[0].joints_3d - truth, axis=1))
-                fused.append(np.linalg.norm(depth(fs, hands)[0].joints_3d - truth, axis=1))
+                rgb.append(joint_errors(hands[0].joints_3d, truth))
+                fused.append(joint_errors(depth(fs, hands)[0].joints_3d, truth))
         finally:
             stage.close()
     r, f = np.array(rgb), np.array(fused)

@@ -76,7 +76,7 @@ from tracker.core.metrics import (  # noqa: E402
 )
 from tracker.post.one_euro import SMOOTHING_PRESETS  # noqa: E402
 from tracker.build import RgbPipelineConfig, build_rgb_pipeline  # noqa: E402
-from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics  # noqa: E402
+from tracker.core.structures import Camera, Extrinsics, Frame, FrameSet, HandPose, Intrinsics  # noqa: E402
 
 DEFAULT_DATA = default_data_root()
 
@@ -203,7 +203,7 @@ def load_interhand(root: Path, limit: int | None) -> list[Sample]:
         intr = Intrinsics(float(fx), float(fy), float(cx), float(cy), int(im["width"]), int(im["height"]))
         rec = joints[cap][fidx]
         world = np.asarray(rec["world_coord"], dtype=np.float64)
-        cam_mm = (world - pos) @ rot.T
+        cam_mm = Extrinsics(rot, -rot @ pos).to_camera(world)  # InterHand gives the camera's position
         valid = np.asarray(rec["joint_valid"], dtype=bool).reshape(-1)
         ann = anns[im["id"]]
         valid &= np.asarray(ann["joint_valid"], dtype=bool).reshape(-1)

@@ -31,6 +31,7 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 from models import hand_model as hm  # noqa: E402
+from models.depth_datasets import ICVL_BENCHMARK, NYU_BENCHMARK, uvd_to_xyz  # noqa: E402
 from tracker.core.data_root import data_root  # noqa: E402
 from tracker.core.joints import EDGES, JOINT_NAMES  # noqa: E402
 
@@ -48,13 +49,6 @@ ICVL_SEGMENTS = {
        enumerate(("thumb", "index", "middle", "ring", "pinky")) if k > 0},
     "thumb MCP-IP": (1, 2, 2, 3), "thumb IP-tip": (2, 3, 3, 4),
 }
-
-
-def uvd_to_xyz(uvd: np.ndarray, fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
-    """``(N, J*3)`` (u px, v px, d mm) rows -> ``(N, J, 3)`` camera-frame mm."""
-    a = uvd.reshape(len(uvd), -1, 3)
-    u, v, d = a[..., 0], a[..., 1], a[..., 2]
-    return np.stack([(u - cx) * d / fx, (v - cy) * d / fy, d], -1)
 
 
 def model_segment_range(a: int, b: int) -> tuple[float, float]:
@@ -110,14 +104,15 @@ def nyu_icvl(root: Path) -> dict[str, object] | None:
     base = root / "nyu_icvl_eval"
     out: dict[str, object] = {}
     for name, file, intr, pairs in (
-        ("nyu", "nyu/groundtruth/nyu_test_groundtruth_label.txt.gz", (588.03, -587.07, 320.0, 240.0), NYU_SEGMENTS),
-        ("icvl", "icvl/groundtruth/icvl_test_groundtruth_label.txt.gz", (240.99, 240.96, 160.0, 120.0), ICVL_SEGMENTS),
+        ("nyu", "nyu/groundtruth/nyu_test_groundtruth_label.txt.gz", NYU_BENCHMARK, NYU_SEGMENTS),
+        ("icvl", "icvl/groundtruth/icvl_test_groundtruth_label.txt.gz", ICVL_BENCHMARK, ICVL_SEGMENTS),
     ):
         path = base / file
         if not path.is_file():
             print(f"skip: {path} not found")
             continue
-        xyz = uvd_to_xyz(np.loadtxt(path), *intr)
+        uvd = np.loadtxt(path)
+        xyz = uvd_to_xyz(uvd.reshape(len(uvd), -1, 3), *intr)
         lengths = {k: np.linalg.norm(xyz[:, a] - xyz[:, b], axis=-1) for k, (a, b, _, _) in pairs.items()}
         out[name] = {"frames": int(len(xyz)),
                      "segments": coverage_rows(lengths, {k: (ma, mb) for k, (_, _, ma, mb) in pairs.items()})}

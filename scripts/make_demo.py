@@ -22,7 +22,7 @@ thumb on the image's right, which is what this gives.
 
 Usage::
 
-    python scripts/make_demo.py                # writes assets/demo/, then evaluates MediaPipe
+    python scripts/make_demo.py                # writes tracker/assets/demo/, then evaluates MediaPipe
     python scripts/make_demo.py --check        # regenerates into a temp dir, compares the npz
     python scripts/make_demo.py --out /tmp/d --preview /tmp/d/sheet.png
 """
@@ -76,7 +76,8 @@ NUM_FRAMES: int = 120
 INTRINSICS = Intrinsics(fx=600.0, fy=600.0, cx=320.0, cy=240.0, width=640, height=480)
 HANDEDNESS = "right"
 SUPERSAMPLE = 2
-DEFAULT_OUT = _REPO / "assets" / "demo"
+#: The demo recording ships as package data of ``tracker`` (read through importlib.resources).
+DEFAULT_OUT = _REPO / "tracker" / "assets" / "demo"
 
 # --------------------------------------------------------------------------------------------------
 # Hand geometry (hand-local frame, model mm; see HAND_SCALE): an average adult right hand, wrist ->
@@ -819,7 +820,7 @@ def main(argv: list[str] | None = None) -> int:
     """Command line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default assets/demo)")
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default tracker/assets/demo)")
     ap.add_argument("--check", action="store_true",
                     help="regenerate into a temp dir and verify demo_gt.npz in --out is bit-identical")
     ap.add_argument("--no-eval", action="store_true", help="skip the MediaPipe evaluation")

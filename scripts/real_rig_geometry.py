@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tracker.core.data_root import data_root  # noqa: E402
-from tracker.fusion.triangulate import TriangulationConfig, projection_matrices, triangulate_joints  # noqa: E402
+from tracker.fusion.triangulate import TriangulationConfig, triangulate_joints  # noqa: E402
 from tracker.core.structures import Camera, Extrinsics, Intrinsics  # noqa: E402
 
 __all__ = ["Rig", "calib_dir", "read_mat5", "load_panoptic", "load_campus_shelf", "load_rigs", "corrupt", "evaluate"]
@@ -179,9 +179,8 @@ def corrupt(rig: Rig, noise_px: float, outliers: float, seed: int) -> tuple[np.n
     with full confidence: the detector is confidently wrong).
     """
     rng = np.random.default_rng(seed)
-    P = projection_matrices(rig.cameras)
-    x = np.einsum("vab,nb->nva", P, np.c_[rig.points, np.ones(len(rig.points))])
-    uv = x[..., :2] / x[..., 2:]
+    x = np.stack([c.world_to_camera(rig.points) for c in rig.cameras], axis=1)  # (N, V, 3) camera mm
+    uv = np.stack([c.intrinsics.project(x[:, v]) for v, c in enumerate(rig.cameras)], axis=1)
     size = np.array([[c.intrinsics.width, c.intrinsics.height] for c in rig.cameras], np.float64)
     seen = (x[..., 2] > 0) & (uv >= 0).all(-1) & (uv < size).all(-1)
     uv = uv + rng.normal(0.0, noise_px, uv.shape)

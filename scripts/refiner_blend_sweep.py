@@ -24,12 +24,14 @@ if str(_REPO) not in sys.path:
 from models.depth_datasets import read_labels, uvd_to_xyz  # noqa: E402
 from models.benchmark_data import benchmark_params, dev_split, load_ground_truth, prediction_paths  # noqa: E402
 from models.refine import _load_refiner, refine_xyz  # noqa: E402
+from tracker.core.metrics import sequence_joint_errors  # noqa: E402
 
 HOLDOUT_FRACTION = 0.2
 
 
 def _err(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.linalg.norm(a - b, axis=-1).mean())
+    """Mean joint error (mm) of ``(N, J, 3)`` poses against ground truth."""
+    return float(sequence_joint_errors(a, b).mean())
 
 
 def main() -> int:

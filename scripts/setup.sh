@@ -26,8 +26,9 @@ PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 "$PY" -c 'import sys; assert sys.version_info[:2] == (3, 11), f"handtrack needs Python 3.11, found {sys.version}"'
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-# torch first from its pinned version (a CPU wheel here); a user with a GPU installs a CUDA build before.
-.venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[test]"
+# Every version from constraints.txt, the tested set (pyproject.toml gives the compatible ranges).
+# torch==2.13.0 there resolves to the CPU wheel here; a user with a GPU installs a CUDA build of
+# torch 2.13.0 into .venv first, which satisfies it.
+.venv/bin/python -m pip install -q -c constraints.txt --upgrade pip
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[test]"
 echo "handtrack is set up in .venv"

@@ -43,10 +43,11 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
+#: The committed held-out set (scripts/make_synth_eval.py); evaluation data of the checkout, not of the package.
+DEFAULT_EVAL_PATH = _REPO / "assets" / "synth_eval" / "single_view.npz"
 
 from models.v2v import atomic_torch_save, create_model, model_config, save_weights  # noqa: E402
 from models.v2v_data import (  # noqa: E402
-    DEFAULT_EVAL_PATH,
     WORKER_CONTEXT,
     CropBank,
     SyntheticV2VDataset,

@@ -32,6 +32,7 @@ from models.v2v_data import (
 from models.v2v_infer import RefPointRefiner, V2VEstimator, hand_reference_point
 
 ROOT = Path(__file__).resolve().parents[2]
+EVAL_SET = ROOT / "assets" / "synth_eval" / "single_view.npz"  # the checkout's evaluation set
 SMALL = V2VDataConfig(in_grid=24)  # 24^3 grid, 12^3 heatmaps: fast
 
 
@@ -192,7 +193,7 @@ def test_reference_point_and_refiner_nan_safety() -> None:
 
 
 def test_eval_set_loader_and_reference_points() -> None:
-    es = load_eval_set(limit=4)
+    es = load_eval_set(EVAL_SET, limit=4)
     assert len(es) == 4 and es.depth.shape[1:] == (480, 640) and es.joints.shape == (4, 21, 3)
     refs = eval_reference_points(es)
     assert np.all(np.isfinite(refs))

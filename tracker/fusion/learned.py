@@ -117,7 +117,7 @@ class HaMuCoFusion:
             joints_2d=np.asarray(hands[group[ref]].joints_2d, np.float64).copy(),
             confidence=1.0 / (1.0 + (sigma / self.confidence_scale_mm) ** 2),
             timestamp=frameset.timestamp,
-            joints_3d=X @ np.asarray(cam.extrinsics.R, np.float64).T + np.asarray(cam.extrinsics.t, np.float64),
+            joints_3d=cam.world_to_camera(X),
             score=float(np.mean([h.score for h in members])),
             handedness=handedness,
             handedness_score=p_left if handedness == "left" else 1.0 - p_left,

@@ -1,12 +1,12 @@
-"""The multi-camera rig pipeline: MediaPipe per view -> fusion into the world frame -> identities
--> (prior, refiner) -> smoothing.
+"""The stages of the multi-camera rig pipeline: MediaPipe per view -> fusion into the world frame
+-> identities -> (prior, refiner) -> smoothing -> world.
 
-Stages of :func:`build_rig_pipeline`, in order (names as they appear in the loop's stage timings):
+Stages of the rig pipeline (:func:`tracker.build.build_pipeline` with several views), in order (names as they appear in the loop's stage timings):
 
 * ``landmarks``: :class:`MultiViewLandmarks`, one :class:`~tracker.stages.landmarks.MediaPipeHands`
   per view of the frame set (tracking mode, ``view`` = the frame's index), run one after the other
-  or in a small thread pool (``RigPipelineConfig.workers``).
-* ``lift`` (optional, ``RigPipelineConfig.lift``): :class:`~tracker.stages.lift.MetricLifter` per view; a
+  or in a small thread pool (``FusionConfig.workers``).
+* ``lift`` (optional, ``FusionConfig.single_view_lift``): :class:`~tracker.stages.lift.MetricLifter` per view; a
   hand that only one camera sees then still comes out of ``fusion`` (placed from that view alone).
 * ``fusion``: :class:`RigFusion` around :class:`~tracker.fusion.triangulate.RigTriangulator` (``ransac``,
   default, or ``dlt``) or the learned :class:`tracker.fusion.learned.HaMuCoFusion` (``learned``).
@@ -15,10 +15,10 @@ Stages of :func:`build_rig_pipeline`, in order (names as they appear in the loop
   ``joints_3d`` = ``joints_world`` in that camera's frame (mm), ``joints_2d`` = ``joints_world``
   projected into its image (px, with its distortion; may lie outside the image). One fixed frame
   for every fused hand keeps the single-view stages below meaningful from frame to frame.
-* ``identity``: :class:`~tracker.stages.identity.HandTracker` (on the anchored 2D joints: the fused hand
+* ``identity``: :class:`~tracker.stages.identity.IdentityTracker` (on the anchored 2D joints: the fused hand
   seen from one fixed camera).
-* ``prior`` / ``refiner`` (optional): :class:`~models.prior.PriorStage`,
-  :class:`models.refiner.RefinerStage`.
+* ``prior`` / ``refiner`` (optional): :class:`~tracker.post.prior.PriorStage`,
+  :class:`~tracker.post.refiner.RefinerStage`.
 * ``smoothing``: :class:`~tracker.post.smoothing.TemporalSmoother` (One Euro on ``joints_2d`` and
   ``joints_3d``).
 * ``world``: :class:`WorldFromReference`: ``joints_world`` recomputed from the (smoothed, refined)
@@ -28,8 +28,8 @@ Stages of :func:`build_rig_pipeline`, in order (names as they appear in the loop
 Frames: world mm (the calibration's world, e.g. the board; for the synthetic rig the scene frame),
 camera frames OpenCV mm, extrinsics world -> camera (:mod:`tracker.core.structures`).
 
-:func:`prior_stage`, :func:`refiner_stage` and :func:`with_stages` also serve the single-view
-pipeline (``run_tracker.py --prior / --refine``).
+The stages are assembled by :func:`tracker.build.build_pipeline`; :func:`prior_stage` and
+:func:`refiner_stage` also serve the single-view pipeline (``--prior / --refine``).
 """
 
 from __future__ import annotations
@@ -37,34 +37,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from tracker.core.errors import ConfigError, ModelError
-from tracker.stages.identity import HandTracker, IdentityConfig
-from tracker.stages.lift import LiftConfig, MetricLifter
 from tracker.stages.landmarks import MediaPipeConfig, MediaPipeHands
-from tracker.post.one_euro import SMOOTHING_PRESETS, OneEuroParams
-from tracker.runtime.pipeline import Pipeline, Stage
-from tracker.post.smoothing import TemporalSmoother
-from tracker.fusion.triangulate import RigTriangulator, TriangulationConfig, project_points
+from tracker.runtime.pipeline import Stage
+from tracker.fusion.triangulate import RigTriangulator, TriangulationConfig
 from tracker.core.structures import Camera, FrameSet, HandPose
 
 __all__ = [
     "Fusion",
     "ModelUnavailableError",
     "RigPipelineError",
-    "RigPipelineConfig",
     "MultiViewLandmarks",
     "RigFusion",
     "WorldFromReference",
-    "build_rig_pipeline",
+    "fusion_stage",
     "prior_stage",
     "refiner_stage",
-    "with_stages",
 ]
 
 log = logging.getLogger(__name__)
@@ -79,54 +72,6 @@ class RigPipelineError(ConfigError):
 class ModelUnavailableError(ModelError):
     """A model the pipeline was asked for (--prior, --refine, --fusion learned) cannot be loaded;
     the message names the file and how to make it."""
-
-
-@dataclass(frozen=True)
-class RigPipelineConfig:
-    """Configuration of the rig pipeline (see the module docstring for the stages).
-
-    Attributes:
-        mediapipe: per-view landmark settings (tracking mode recommended: ``static_image_mode=False``).
-        workers: threads running the views' MediaPipe graphs (1 = one view after the other; 2 measured
-            1.15x faster than 1 for 4 views on 2 cores, ``bench/rig.py``).
-        lift: per-view metric lift (camera mm from one view) for hands seen by a single camera;
-            None = off (such hands are dropped).
-        fusion: ``ransac`` (default), ``dlt`` (:class:`~tracker.fusion.triangulate.RigTriangulator`) or
-            ``learned`` (:class:`tracker.fusion.learned.HaMuCoFusion`).
-        triangulation: thresholds of the triangulator (its ``method`` is set from ``fusion``).
-        fusion_weights: weights of the learned fusion; None = the shipped checkpoint.
-        reference_view: the camera whose frame fused hands' ``joints_3d`` / ``joints_2d`` use.
-        single_view_uncertainty_mm: ``uncertainty_mm`` given to a hand placed from one view by ``lift``.
-        identity: :class:`~tracker.stages.identity.HandTracker` settings.
-        prior: apply a pose prior: False = off, True = the shipped 21-joint prior, or a prior file
-            (``.npz``, :class:`~models.prior.PosePrior`).
-        refiner: apply the masked joint refiner: False = off, True = the shipped ``mp21`` checkpoint,
-            or a checkpoint file (:func:`models.refiner.load_refiner`).
-        smoothing: One Euro parameters; None = off.
-    """
-
-    mediapipe: MediaPipeConfig = field(default_factory=MediaPipeConfig)
-    workers: int = 2
-    lift: LiftConfig | None = None
-    fusion: Fusion = "ransac"
-    triangulation: TriangulationConfig = field(default_factory=TriangulationConfig)
-    fusion_weights: Path | None = None
-    reference_view: int = 0
-    single_view_uncertainty_mm: float = 40.0
-    identity: IdentityConfig = field(default_factory=IdentityConfig)
-    prior: bool | Path = False
-    refiner: bool | Path = False
-    smoothing: OneEuroParams | None = SMOOTHING_PRESETS["medium"]
-
-    def __post_init__(self) -> None:
-        if self.fusion not in ("ransac", "dlt", "learned"):
-            raise RigPipelineError(f"fusion must be 'ransac', 'dlt' or 'learned', got {self.fusion!r}")
-        if self.workers < 1:
-            raise RigPipelineError(f"workers must be >= 1, got {self.workers}")
-        if self.reference_view < 0:
-            raise RigPipelineError(f"reference_view must be >= 0, got {self.reference_view}")
-        if not self.single_view_uncertainty_mm > 0:
-            raise RigPipelineError("single_view_uncertainty_mm must be positive")
 
 
 # ------------------------------------------------------------------------------------- landmarks
@@ -169,6 +114,11 @@ class MultiViewLandmarks:
             per_view = [d(frameset, []) for d in self._views]
         return [h for view_hands in per_view for h in view_hands]
 
+    def reset(self) -> None:
+        """Forget every view's tracked hands."""
+        for d in self._views:
+            d.reset()
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
@@ -178,16 +128,6 @@ class MultiViewLandmarks:
 
 
 # ---------------------------------------------------------------------------------------- fusion
-
-
-def _world_to_camera(points_world: np.ndarray, camera: Camera) -> np.ndarray:
-    R = np.asarray(camera.extrinsics.R, np.float64)
-    return points_world @ R.T + np.asarray(camera.extrinsics.t, np.float64)
-
-
-def _camera_to_world(points_cam: np.ndarray, camera: Camera) -> np.ndarray:
-    R = np.asarray(camera.extrinsics.R, np.float64)
-    return (points_cam - np.asarray(camera.extrinsics.t, np.float64)) @ R
 
 
 class RigFusion:
@@ -236,21 +176,21 @@ class RigFusion:
                 continue
             cam = cameras[h.view]
             explained = any(
-                float(np.median(np.linalg.norm(project_points(f.joints_world, cam) - h.joints_2d, axis=1)))
+                float(np.median(np.linalg.norm(cam.project(f.joints_world) - h.joints_2d, axis=1)))
                 < self.explain_threshold_px
                 for f in fused
             )  # fmt: skip
             if explained:
                 continue
             assert self.single_view_uncertainty_mm is not None
-            out.append(h.replace(view=-1, joints_world=_camera_to_world(np.asarray(h.joints_3d, np.float64), cam),
+            out.append(h.replace(view=-1, joints_world=cam.camera_to_world(h.joints_3d),
                                  uncertainty_mm=np.full(len(h.confidence), self.single_view_uncertainty_mm)))  # fmt: skip
         return out
 
     @staticmethod
     def _anchor(hand: HandPose, ref: Camera) -> HandPose:
         X = np.asarray(hand.joints_world, np.float64)
-        return hand.replace(view=-1, joints_3d=_world_to_camera(X, ref), joints_2d=project_points(X, ref))
+        return hand.replace(view=-1, joints_3d=ref.world_to_camera(X), joints_2d=ref.project(X))
 
     def close(self) -> None:
         close = getattr(self.fusion, "close", None)
@@ -272,15 +212,26 @@ class WorldFromReference:
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
         cameras = self.cameras if self.cameras is not None else tuple(f.camera for f in frameset.frames)
         ref = cameras[self.reference_view]
-        return [h.replace(joints_world=_camera_to_world(np.asarray(h.joints_3d, np.float64), ref))
+        return [h.replace(joints_world=ref.camera_to_world(h.joints_3d))
                 if h.view == -1 and h.joints_3d is not None else h for h in hands]  # fmt: skip
 
 
-def _fusion_stage(config: RigPipelineConfig, cameras: Sequence[Camera] | None) -> Stage:
-    if config.fusion != "learned":
+def fusion_stage(method: Fusion, cameras: Sequence[Camera] | None = None,
+                 triangulation: TriangulationConfig = TriangulationConfig(), weights: str | Path | None = None) -> Stage:
+    """The fusion of a rig's per-view hands: ``ransac`` / ``dlt`` (:class:`RigTriangulator` with
+    ``triangulation``'s thresholds) or ``learned`` (:class:`~tracker.fusion.learned.HaMuCoFusion`
+    with the checkpoint ``weights``, None = the shipped one, loaded now).
+
+    Raises:
+        ModelUnavailableError: the learned fusion's checkpoint cannot be loaded.
+        ConfigError: an unknown ``method``.
+    """
+    if method not in ("ransac", "dlt", "learned"):
+        raise ConfigError(f"fusion must be 'ransac', 'dlt' or 'learned', got {method!r}")
+    if method != "learned":
         from dataclasses import replace
 
-        return RigTriangulator(cameras, replace(config.triangulation, method=config.fusion))
+        return RigTriangulator(cameras, replace(triangulation, method=method))
     try:
         from models.hamuco_infer import load_fusion
         from tracker.fusion.learned import HaMuCoFusion
@@ -288,7 +239,7 @@ def _fusion_stage(config: RigPipelineConfig, cameras: Sequence[Camera] | None) -
         raise ModelUnavailableError(f"--fusion learned needs models/hamuco_infer.py, which cannot be imported "
                                     f"({exc}); use --fusion ransac") from exc  # fmt: skip
     try:
-        model = load_fusion(config.fusion_weights)
+        model = load_fusion(weights)
     except (FileNotFoundError, OSError, RuntimeError, KeyError, ValueError) as exc:
         raise ModelUnavailableError(f"--fusion learned: cannot load the fusion network: {exc}; or use --fusion "
                                     "ransac") from exc  # fmt: skip
@@ -332,50 +283,3 @@ def refiner_stage(path: str | Path | None = None) -> Stage:
         return RefinerStage(load_refiner("mp21", path))
     except (OSError, RuntimeError, KeyError, ValueError) as exc:  # RefinerWeightsError is a RuntimeError
         raise ModelUnavailableError(f"--refine: {exc}") from exc
-
-
-def with_stages(pipeline: Pipeline, stages: Sequence[tuple[str, Stage]], before: str = "smoothing") -> Pipeline:
-    """A new pipeline: ``pipeline``'s stages with ``stages`` inserted before the stage ``before``
-    (appended at the end when there is none, e.g. smoothing off)."""
-    names = pipeline.names
-    at = names.index(before) if before in names else len(names)
-    return Pipeline(pipeline.stages[:at] + list(stages) + pipeline.stages[at:])
-
-
-# -------------------------------------------------------------------------------------- pipeline
-
-
-def build_rig_pipeline(config: RigPipelineConfig = RigPipelineConfig(), cameras: Sequence[Camera] | None = None,
-                       num_views: int | None = None) -> Pipeline:  # fmt: skip
-    """The rig pipeline (stages in the module docstring).
-
-    Args:
-        config: settings.
-        cameras: the rig's calibrated cameras in frame order; None = each frame's own ``camera``
-            (the rig device attaches the calibration to every frame).
-        num_views: make the per-view MediaPipe graphs now (else at the first frame set).
-
-    Raises:
-        ModelUnavailableError: ``fusion="learned"``, ``prior`` or ``refiner`` asked for a model that
-            cannot be loaded.
-        RigPipelineError: ``reference_view`` outside ``cameras``.
-    """
-    if cameras is not None and not config.reference_view < len(cameras):
-        raise RigPipelineError(f"reference_view {config.reference_view} outside the rig's {len(cameras)} cameras")
-    fusion = _fusion_stage(config, cameras)
-    post: list[tuple[str, Stage]] = []
-    if config.prior is not False:
-        post.append(("prior", prior_stage(None if config.prior is True else config.prior)))
-    if config.refiner is not False:
-        post.append(("refiner", refiner_stage(None if config.refiner is True else config.refiner)))
-    stages: list[tuple[str, Stage]] = [("landmarks", MultiViewLandmarks(config.mediapipe, config.workers, num_views))]
-    if config.lift is not None:
-        stages.append(("lift", MetricLifter(config.lift)))
-    single = config.single_view_uncertainty_mm if config.lift is not None else None
-    stages.append(("fusion", RigFusion(fusion, cameras, config.reference_view, single)))
-    stages.append(("identity", HandTracker(config.identity)))
-    stages += post
-    if config.smoothing is not None:
-        stages.append(("smoothing", TemporalSmoother(config.smoothing)))
-    stages.append(("world", WorldFromReference(cameras, config.reference_view)))
-    return Pipeline(stages)

@@ -3,7 +3,7 @@
 * :func:`triangulate_joints`: ``J`` points seen by ``V`` calibrated cameras -> world points (mm)
   with inlier views, reprojection error and a 1-sigma uncertainty per point, by confidence-weighted
   DLT or RANSAC over views (:mod:`kernels.triangulate`). 2D points are undistorted with each
-  camera's distortion first (``cv2.undistortPoints`` with ``P = K``), so the kernels see pinhole pixels.
+  camera's distortion first (:meth:`Camera.undistort_pixels`), so the kernels see pinhole pixels.
 * :func:`associate_hands`: per-view hand detections -> groups, one per physical hand, each view
   giving at most one detection to a group, by geometric consistency (two-view triangulation and
   reprojection error, then a check of each merged group over all its views), with handedness
@@ -39,10 +39,7 @@ __all__ = [
     "TriangulationError",
     "TriangulationConfig",
     "Triangulated",
-    "projection_matrix",
     "projection_matrices",
-    "undistort_pixels",
-    "project_points",
     "triangulate_joints",
     "triangulate_sequence",
     "associate_hands",
@@ -130,28 +127,16 @@ class Triangulated:
         return self.inliers.sum(axis=1)
 
 
-def projection_matrix(camera: Camera) -> np.ndarray:
-    """``(3, 4)`` float64 ``K [R | t]``: world mm -> undistorted pixels of ``camera``."""
-    ext = camera.extrinsics
-    Rt = np.hstack([np.asarray(ext.R, np.float64), np.asarray(ext.t, np.float64).reshape(3, 1)])
-    return camera.intrinsics.K @ Rt
-
-
 def projection_matrices(cameras: Sequence[Camera]) -> np.ndarray:
-    """``(V, 3, 4)`` float64 projection matrices of ``cameras`` (see :func:`projection_matrix`)."""
+    """``(V, 3, 4)`` float64 ``K [R | t]`` of ``cameras`` stacked (:attr:`Camera.projection_matrix`:
+    world mm -> undistorted homogeneous pixels).
+
+    Raises:
+        TriangulationError: no cameras.
+    """
     if len(cameras) == 0:
         raise TriangulationError("triangulation needs cameras; got none")
-    return np.stack([projection_matrix(c) for c in cameras])
-
-
-def project_points(points_world: np.ndarray, camera: Camera) -> np.ndarray:
-    """World mm ``(N, 3)`` -> pixels ``(N, 2)`` of ``camera``'s (distorted) image (:meth:`Camera.project`)."""
-    return camera.project(np.asarray(points_world, np.float64).reshape(-1, 3))
-
-
-def undistort_pixels(camera: Camera, uv: np.ndarray) -> np.ndarray:
-    """Pixels ``(..., 2)`` of ``camera``'s image -> its undistorted pinhole image (:meth:`Camera.undistort_pixels`)."""
-    return camera.undistort_pixels(uv)
+    return np.stack([c.projection_matrix for c in cameras])
 
 
 def _check(uv: np.ndarray, conf: np.ndarray, V: int) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +184,7 @@ def triangulate_joints(
         TriangulationError: shapes that do not match the cameras.
     """
     uv, conf = _check(uv, conf, len(cameras))
-    und = np.stack([undistort_pixels(c, uv[:, v]) for v, c in enumerate(cameras)], axis=1)
+    und = np.stack([c.undistort_pixels(uv[:, v]) for v, c in enumerate(cameras)], axis=1)
     return _triangulate(projection_matrices(cameras), und, conf, config)
 
 
@@ -431,7 +416,7 @@ class RigTriangulator:
         if not per_view:
             return fused
         P = self._projections(cameras)
-        uv = [undistort_pixels(cameras[h.view], h.joints_2d) for h in per_view]
+        uv = [cameras[h.view].undistort_pixels(h.joints_2d) for h in per_view]
         groups = associate_hands(P, per_view, uv, self.config)
         out = list(fused)
         for group in groups:
@@ -459,9 +444,6 @@ class RigTriangulator:
         confidence = np.where(valid, support, 0.0)
         uncertainty = np.where(valid, tri.uncertainty_mm, np.inf)
         ref = next((v for v in sorted(group) if tri.inliers[:, v].any()), min(group))
-        cam = cameras[ref]
-        R = np.asarray(cam.extrinsics.R, np.float64)
-        t = np.asarray(cam.extrinsics.t, np.float64)
         members = [hands[i] for i in group.values()]
         votes: dict[Handedness, float] = {}
         for h in members:
@@ -473,7 +455,7 @@ class RigTriangulator:
             joints_2d=np.asarray(hands[group[ref]].joints_2d, np.float64).copy(),
             confidence=confidence,
             timestamp=frameset.timestamp,
-            joints_3d=X @ R.T + t,
+            joints_3d=cameras[ref].world_to_camera(X),
             score=float(np.mean([h.score for h in members])),
             handedness=handedness,
             handedness_score=float(hand_score),

@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from tracker.core.errors import CalibrationError
+from tracker.io.toml_writer import toml_string, toml_value
 
 from tracker.io.intrinsics import build_intrinsics
 from tracker.core.structures import Camera, Extrinsics
@@ -242,32 +243,8 @@ def _vector(table: Mapping[str, Any], key: str, where: str) -> np.ndarray:
 
 
 def _toml_value(value: Any, path: Path, what: str) -> str:
-    """``value`` as TOML text (strings, booleans, whole numbers, finite floats, nested lists)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)):
-        x = float(value)
-        if not math.isfinite(x):
-            raise CalibrationError(f"{path}: {what} has a non-finite number ({x}); fix the calibration first")
-        return repr(x)  # shortest text that reads back as the same float64; always has '.', 'e' or both
-    if isinstance(value, str):
-        return _toml_string(value)
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return "[" + ", ".join(_toml_value(v, path, what) for v in value) + "]"
-    raise CalibrationError(f"{path}: {what} = {value!r} is not a TOML value (use strings, booleans, numbers, lists)")
-
-
-def _toml_string(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    """``value`` as TOML text (:func:`tracker.io.toml_writer.toml_value`), errors named after the file."""
+    try:
+        return toml_value(value)
+    except ValueError as exc:
+        raise CalibrationError(f"{path}: {what} has {str(exc)[0].lower()}{str(exc)[1:]}; fix the calibration first") from exc

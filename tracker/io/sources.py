@@ -4,7 +4,8 @@ Grammar (no guessing beyond it):
 
 * ``auto``         a connected RealSense (RGB-D), else the first webcam, else the bundled demo
   recording when no camera can be opened
-* ``demo``         the bundled demo recording (``assets/demo/demo.mp4``, with its calibration)
+* ``demo``         the bundled demo recording (package data ``tracker/assets/demo/demo.mp4``, with its
+  calibration)
 * ``webcam``       webcam 0; ``webcam:N`` webcam index N; ``webcam:/dev/videoN`` a device path
 * ``synthetic``    the synthetic data engine (RGB-D, ground truth on every frame);
   ``synthetic:SEED``, ``synthetic:SEED:desk:N`` / ``synthetic:SEED:ring:N`` a rig of N views;
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -37,7 +39,10 @@ __all__ = ["SourceSpec", "SourceOptions", "parse_source", "open_source", "build_
 
 log = logging.getLogger(__name__)
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "assets" / "demo"
+#: The bundled demo recording: package data of ``tracker`` (``tracker/assets/demo/``), found through
+#: :mod:`importlib.resources` so that it is the installed copy, not a checkout's. The package is always
+#: installed unzipped (a wheel or an editable checkout), so this is a real directory.
+DEMO_DIR = Path(str(resources.files("tracker") / "assets" / "demo"))
 DEMO_VIDEO = DEMO_DIR / "demo.mp4"
 DEMO_INTRINSICS = DEMO_DIR / "intrinsics.json"
 
@@ -214,7 +219,8 @@ def build_device(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> 
         return build_rig_device(load_rig(spec.target), o)
     if spec.kind == "demo":
         if not DEMO_VIDEO.is_file():
-            raise DeviceNotFoundError(f"the demo recording is missing: {DEMO_VIDEO} (regenerate: python scripts/make_demo.py)")
+            raise DeviceNotFoundError(f"the demo recording is missing: {DEMO_VIDEO} (reinstall handtrack; "
+                                      "in a checkout, regenerate it: python scripts/make_demo.py)")
         intr = o.intrinsics or load_intrinsics(DEMO_INTRINSICS)
         device = VideoFileDevice(DEMO_VIDEO, realtime=o.realtime, intrinsics=intr, loop=o.loop)
     elif spec.kind == "webcam":

@@ -13,12 +13,16 @@ class TemporalSmoother:
 
     Filters are keyed by ``(view, track_id)``; a track that disappears has its filters dropped, so
     a hand that comes back starts fresh instead of sliding in from its old position. Must run after
-    :class:`tracker.stages.identity.HandTracker`.
+    :class:`tracker.stages.identity.IdentityTracker`.
     """
 
     def __init__(self, params: OneEuroParams) -> None:
         self.params = params
         self._filters: dict[tuple[int, int], tuple[OneEuroFilter, OneEuroFilter]] = {}
+
+    def reset(self) -> None:
+        """Forget every filter's state (the next frame is not smoothed towards earlier ones)."""
+        self._filters.clear()
 
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
         live = {(h.view, h.track_id) for h in hands}

@@ -66,6 +66,14 @@ class Pipeline:
         latency = (t_end - (t_capture if t_capture is not None else t_start)) * 1e3
         return FrameResult(frameset, tuple(hands), timings, latency)
 
+    def reset(self) -> None:
+        """Forget all state carried from frame to frame (tracks, filters, identities): the next
+        frame set is processed as the first of a new stream. Stages without state are untouched."""
+        for _, stage in self.stages:
+            reset = getattr(stage, "reset", None)
+            if callable(reset):
+                reset()
+
     def close(self) -> None:
         for _, stage in self.stages:
             close = getattr(stage, "close", None)

@@ -30,7 +30,6 @@ import numpy as np
 
 from models.depth_crop import sample_depth
 from tracker.core.joints import NUM_JOINTS
-from tracker.stages.lift import normalized_points
 from tracker.core.structures import FrameSet, HandPose, Intrinsics
 
 __all__ = ["DepthLiftConfig", "DepthLifter", "SKIN_DEPTH_MM", "robust_rigid"]
@@ -115,8 +114,7 @@ class DepthLifter:
         if ok.sum() >= self.config.min_joints:
             ok &= np.abs(d - np.median(d[ok])) <= self.config.gate_mm
         z = d + self._skin
-        xy = normalized_points(hand.joints_2d, intr)
-        pts = np.concatenate([xy * z[:, None], z[:, None]], axis=1)
+        pts = intr.unproject(intr.undistort_pixels(hand.joints_2d), z)
         pts[~ok] = np.nan
         return pts, ok
 

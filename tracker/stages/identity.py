@@ -22,14 +22,14 @@ import numpy as np
 from tracker.core.joints import PALM
 from tracker.core.structures import FrameSet, HandPose
 
-__all__ = ["IdentityConfig", "HandTracker", "hand_size_px", "best_assignment"]
+__all__ = ["IdentityConfig", "IdentityTracker", "hand_size_px", "best_assignment"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class IdentityConfig:
-    """Options of :class:`HandTracker`.
+    """Options of :class:`IdentityTracker`.
 
     Attributes:
         max_cost: largest normalised cost (mean joint distance / hand size) for a match.
@@ -126,7 +126,7 @@ def best_assignment(cost: np.ndarray, max_cost: float) -> list[tuple[int, int]]:
     return pairs
 
 
-class HandTracker:
+class IdentityTracker:
     """Pipeline stage: assigns stable ``track_id`` and stabilised ``handedness`` to the hands of a view.
 
     State (the tracks) lives in this object and is only touched by ``__call__``; one tracker per view.

@@ -80,14 +80,24 @@ class MediaPipeHands:
 
         self.config = config
         self.view = view
-        self._hands = mp.solutions.hands.Hands(
-            static_image_mode=config.static_image_mode,
-            max_num_hands=config.max_hands,
-            model_complexity=config.model_complexity,
-            min_detection_confidence=config.min_detection_confidence,
-            min_tracking_confidence=config.min_tracking_confidence,
-        )
+        self._solution = mp.solutions.hands
+        self._hands = self._make()
         self._labels = _KEEP if config.mirrored else _SWAP
+
+    def _make(self):  # noqa: ANN202 - MediaPipe's legacy solution object
+        c = self.config
+        return self._solution.Hands(
+            static_image_mode=c.static_image_mode,
+            max_num_hands=c.max_hands,
+            model_complexity=c.model_complexity,
+            min_detection_confidence=c.min_detection_confidence,
+            min_tracking_confidence=c.min_tracking_confidence,
+        )
+
+    def reset(self) -> None:
+        """Forget the tracked hands (a new graph: the next frame runs the palm detector)."""
+        self.close()
+        self._hands = self._make()
 
     def close(self) -> None:
         if self._hands is not None:

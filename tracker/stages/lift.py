@@ -55,17 +55,12 @@ class LiftConfig:
 
 def normalized_points(uv: np.ndarray, intr: Intrinsics) -> np.ndarray:
     """Pixels ``(N, 2)`` -> undistorted normalised image coordinates ``((u - cx) / fx, (v - cy) / fy)``."""
-    uv = np.asarray(uv, dtype=np.float64)
-    if any(intr.dist):
-        import cv2
-
-        return cv2.undistortPoints(uv.reshape(-1, 1, 2), intr.K, np.asarray(intr.dist)).reshape(-1, 2)
-    return np.stack([(uv[:, 0] - intr.cx) / intr.fx, (uv[:, 1] - intr.cy) / intr.fy], axis=1)
+    return intr.unproject(intr.undistort_pixels(np.asarray(uv, dtype=np.float64).reshape(-1, 2)), 1.0)[:, :2]
 
 
 def ray_rotation(uv: np.ndarray, intr: Intrinsics) -> np.ndarray:
     """Rotation (3, 3) taking the optical axis +z to the viewing ray through pixel ``uv`` (2,)."""
-    ray = np.array([(uv[0] - intr.cx) / intr.fx, (uv[1] - intr.cy) / intr.fy, 1.0])
+    ray = intr.unproject(uv, 1.0)
     ray /= np.linalg.norm(ray)
     z = np.array([0.0, 0.0, 1.0])
     axis = np.cross(z, ray)
@@ -146,7 +141,7 @@ class MetricLifter:
         xy = normalized_points(hand.joints_2d, intr)
         local = hand.joints_local * self.config.hand_scale
         if self.config.align == "ray":
-            centre = np.array([intr.cx + intr.fx * xy[:, 0].mean(), intr.cy + intr.fy * xy[:, 1].mean()])
+            centre = intr.project(np.array([xy[:, 0].mean(), xy[:, 1].mean(), 1.0]))
             local = local @ ray_rotation(centre, intr).T
         weights = np.clip(hand.confidence, 1e-3, None)
         t, _ = fit_translation(local, xy, weights, self.config.gauss_newton_steps)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tracker.stages.identity import HandTracker, IdentityConfig, best_assignment
+from tracker.stages.identity import IdentityTracker, IdentityConfig, best_assignment
 from tracker.core.joints import FINGERS, NUM_JOINTS
 from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
 
@@ -32,7 +32,7 @@ def hand(joints: np.ndarray, t: float, side: str, score: float = 0.95) -> HandPo
 @pytest.mark.parametrize("mirror_b", [True, False], ids=["left+right", "two-same-shape"])
 def test_two_crossing_hands_keep_their_ids(mirror_b: bool):
     rng = np.random.default_rng(3)
-    tracker = HandTracker()
+    tracker = IdentityTracker()
     right = template_hand()
     left = right * np.array([-1, 1]) if mirror_b else right.copy()
     ids_a, ids_b = [], []
@@ -63,7 +63,7 @@ def test_two_crossing_hands_keep_their_ids(mirror_b: bool):
 
 
 def test_handedness_is_stabilised_over_a_track():
-    tracker = HandTracker()
+    tracker = IdentityTracker()
     j = template_hand() + [320, 240]
     sides = []
     for i in range(30):
@@ -74,7 +74,7 @@ def test_handedness_is_stabilised_over_a_track():
 
 
 def test_new_ids_for_new_hands_and_lost_tracks_expire():
-    tracker = HandTracker(IdentityConfig(max_age_s=0.2))
+    tracker = IdentityTracker(IdentityConfig(max_age_s=0.2))
     j = template_hand() + [320, 240]
     a = tracker(frameset(0.0, 0), [hand(j, 0.0, "right")])[0].track_id
     assert tracker(frameset(0.1, 1), [hand(j, 0.1, "right")])[0].track_id == a
@@ -86,7 +86,7 @@ def test_new_ids_for_new_hands_and_lost_tracks_expire():
 
 
 def test_duplicate_detections_are_merged():
-    tracker = HandTracker()
+    tracker = IdentityTracker()
     j = template_hand() + [320, 240]
     out = tracker(frameset(0, 0), [hand(j, 0, "right", 0.9), hand(j + 1.0, 0, "right", 0.7)])
     assert len(out) == 1 and out[0].score == pytest.approx(0.9)

@@ -9,7 +9,7 @@ import pytest
 
 from devices.synthetic import SyntheticDevice
 from models.synthetic import SceneConfig
-from tracker.stages.identity import HandTracker
+from tracker.stages.identity import IdentityTracker
 from tracker.stages.lift import LiftConfig
 from tracker.post.one_euro import SMOOTHING_PRESETS
 from tracker.runtime.pipeline import Pipeline
@@ -86,7 +86,7 @@ def _run(stages, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
 
 
 def test_fusion_tracking_smoothing_on_exact_2d_track_one_world_hand(ring4):
-    stages = [RigFusion(RigTriangulator()), HandTracker(), TemporalSmoother(SMOOTHING_PRESETS["medium"]),
+    stages = [RigFusion(RigTriangulator()), IdentityTracker(), TemporalSmoother(SMOOTHING_PRESETS["medium"]),
               WorldFromReference()]  # fmt: skip
     ids = []
     for fs in ring4:

@@ -26,7 +26,7 @@ from tracker.io.keypoints import (
 from tracker.fusion.triangulate import TriangulationError
 from tracker.fusion.triangulate_cli import FusionUnavailableError, main, triangulate_keypoints
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DIST = (-0.2, 0.05, 0.0, 0.001, 0.0)
 
 

@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pytest
 
-from models.synthetic import SENSOR_LIKE, SceneConfig, render_frameset, sample_scene
 from models.depth_crop import sample_depth
 from tracker.stages.depth_lift import DepthLiftConfig, DepthLifter, robust_rigid
 from tracker.core.structures import FrameSet, HandPose
@@ -18,9 +17,8 @@ def _rot_z(deg: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def _hand_and_frame(seed: int, t: int = 3) -> tuple[HandPose, FrameSet, np.ndarray, np.ndarray]:
-    scene = sample_scene(seed, SceneConfig(num_frames=6))
-    fs = render_frameset(scene, t, SENSOR_LIKE)
+def _hand_and_frame(fs: FrameSet) -> tuple[HandPose, FrameSet, np.ndarray, np.ndarray]:
+    """The true 2D joints of frame ``fs`` with an RGB-lift-like 3D guess (12 deg, ~64 mm off)."""
     gt = fs.frames[0].ground_truth
     truth = gt.joints_3d[0]
     centre = truth.mean(0)
@@ -50,8 +48,8 @@ def test_robust_rigid_ignores_outliers() -> None:
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
-def test_depth_places_a_misplaced_hand(seed: int) -> None:
-    hand, fs, truth, visible = _hand_and_frame(seed)
+def test_depth_places_a_misplaced_hand(seed: int, synthetic_frameset) -> None:
+    hand, fs, truth, visible = _hand_and_frame(synthetic_frameset(seed, t=3, num_frames=6))
     before = np.linalg.norm(hand.joints_3d - truth, axis=1)
     out = DepthLifter()(fs, [hand])[0]
     after = np.linalg.norm(out.joints_3d - truth, axis=1)
@@ -59,8 +57,8 @@ def test_depth_places_a_misplaced_hand(seed: int) -> None:
     assert np.median(after[visible]) < 8.0  # visible joints: measured, within the skin-depth model
 
 
-def test_frames_without_depth_or_readings_pass_through() -> None:
-    hand, fs, _, _ = _hand_and_frame(11)
+def test_frames_without_depth_or_readings_pass_through(synthetic_frameset) -> None:
+    hand, fs, _, _ = _hand_and_frame(synthetic_frameset(11, t=3, num_frames=6))
     frame = fs.frames[0]
     no_depth = FrameSet((frame.__class__(frame.image, frame.timestamp, frame.index, frame.camera),), 0.0, 0)
     assert DepthLifter()(no_depth, [hand])[0] is hand

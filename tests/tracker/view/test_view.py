@@ -1,4 +1,5 @@
-"""Tests of tracker.view.view: offscreen (EGL) renders checked pixel by pixel, the recorder, misuse."""
+"""Tests of tracker.view: offscreen (EGL) renders checked pixel by pixel, the rig mosaic, the event loop,
+misuse. The video recorder is tested with the sinks (tests/tracker/sinks/test_video.py)."""
 
 from __future__ import annotations
 
@@ -17,18 +18,11 @@ os.environ.setdefault("EGL_PLATFORM", "surfaceless")
 from tracker.core.joints import EDGES, FINGERS, NUM_JOINTS  # noqa: E402
 from tracker.runtime.stats import LoopStats, StageStats  # noqa: E402
 from tracker.core.structures import Camera, Frame, FrameResult, FrameSet, HandPose, Intrinsics  # noqa: E402
-from tracker.view.view import (  # noqa: E402
-    FINGER_COLORS,
-    TrackerView,
-    VideoRecorder,
-    ViewConfig,
-    ViewUnavailableError,
-    camera_to_display,
-    confidence_colors,
-    use_backend,
-)
+from tracker.view import TrackerView, ViewConfig, ViewUnavailableError, use_backend  # noqa: E402
+from tracker.view.colors import FINGER_COLORS, confidence_colors  # noqa: E402
+from tracker.view.geometry import camera_to_display  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 BACKGROUND = (20, 22, 24)
 PATCH = (slice(440, 470), slice(590, 630))  # rows, cols of a red marker patch in the image
 INTR = Intrinsics(fx=520.0, fy=520.0, cx=320.0, cy=240.0, width=640, height=480)
@@ -72,9 +66,7 @@ def spread_hand_2d(center: tuple[float, float] = (320.0, 240.0)) -> np.ndarray:
 
 def lift(joints_2d: np.ndarray, depth_mm: float = DEPTH_MM) -> np.ndarray:
     """Back-project pixels to camera-frame mm at a constant depth (consistent with ``INTR``)."""
-    x = (joints_2d[:, 0] - INTR.cx) / INTR.fx * depth_mm
-    y = (joints_2d[:, 1] - INTR.cy) / INTR.fy * depth_mm
-    return np.stack([x, y, np.full(len(joints_2d), depth_mm)], axis=1)
+    return INTR.unproject(joints_2d, depth_mm)
 
 
 def make_image() -> np.ndarray:
@@ -231,10 +223,31 @@ def test_second_update_replaces_the_first(view: TrackerView) -> None:
     assert "frame 2" in view.status_text
 
 
-def test_more_hands_than_the_pool_are_skipped(view: TrackerView) -> None:
+def test_more_hands_than_the_pool_are_skipped(view: TrackerView, caplog: pytest.LogCaptureFixture) -> None:
+    """Six hands, a pool of ViewConfig().max_hands = 4: exactly the first 4 are drawn (the image panel
+    is pixel for pixel that of those 4 alone, and differs from 3 alone), hands 5 and 6 are not, and
+    the warning says so once."""
+    assert ViewConfig().max_hands == 4
     hands = [spread_hand_2d((x, 240.0)) for x in np.linspace(120.0, 520.0, 6)]
-    view.update(make_result(hands))
-    assert view.render().shape == (520, 1280, 3)
+
+    def drawn(n: int) -> tuple[np.ndarray, int]:
+        view.update(make_result(hands[:n]))
+        rgb = view.render()
+        return panel(rgb, view, "image").copy(), skeleton_pixel_count(panel(rgb, view, "3d"))
+
+    with caplog.at_level("WARNING", logger="tracker.view.canvas"):
+        image_6, count_3d_6 = drawn(6)
+        drawn(6)
+    assert [r.getMessage() for r in caplog.records] == ["6 hands in view, drawing the first 4 (ViewConfig.max_hands)"]
+    image_4, count_3d_4 = drawn(4)
+    image_3, _ = drawn(3)
+    np.testing.assert_array_equal(image_6, image_4)  # hands 5 and 6 leave no pixel
+    assert count_3d_6 == count_3d_4 > 100  # nor in 3D
+    assert (np.abs(image_4.astype(int) - image_3).max(axis=-1) > TOL).sum() > 500  # hand 4 is drawn
+    with TrackerView(size=(1280, 520), config=ViewConfig(max_hands=6)) as big:  # a pool of 6 draws them all
+        big.update(make_result(hands))
+        rgb = big.render()
+        assert (np.abs(panel(rgb, big, "image").astype(int) - image_4).max(axis=-1) > TOL).sum() > 500
 
 
 def test_non_finite_joints_do_not_break_the_view(view: TrackerView) -> None:
@@ -305,77 +318,6 @@ def test_bad_image_is_rejected(view: TrackerView) -> None:
         view.update(FrameResult(FrameSet.single(bad), ()))
 
 
-# -------------------------------------------------------------------------------- recorder
-
-
-def rendered_frames(n: int) -> list[np.ndarray]:
-    with TrackerView(size=(320, 160)) as v:
-        frames = []
-        for i in range(n):
-            v.update(make_result([spread_hand_2d((200.0 + 40 * i, 240.0))], index=i))
-            frames.append(v.render())
-    return frames
-
-
-@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
-def test_video_recorder_writes_a_readable_video(tmp_path: Path, suffix: str) -> None:
-    import cv2
-
-    frames = rendered_frames(5)
-    path = tmp_path / "sub" / f"view{suffix}"
-    with VideoRecorder(path, fps=25.0) as rec:
-        assert rec.is_video
-        for f in frames:
-            rec.write(f)
-    rec.close()  # idempotent
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened()
-    count = 0
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        assert bgr.shape == frames[0].shape
-        count += 1
-    cap.release()
-    assert count == len(frames)
-
-
-def test_video_recorder_writes_numbered_pngs(tmp_path: Path) -> None:
-    import cv2
-
-    frames = rendered_frames(3)
-    out = tmp_path / "pngs"
-    with VideoRecorder(out) as rec:
-        assert not rec.is_video
-        for f in frames:
-            rec.write(f)
-    names = sorted(p.name for p in out.iterdir())
-    assert names == ["frame_000000.png", "frame_000001.png", "frame_000002.png"]
-    back = cv2.cvtColor(cv2.imread(str(out / names[1])), cv2.COLOR_BGR2RGB)
-    np.testing.assert_array_equal(back, frames[1])  # lossless, RGB order kept
-
-    with VideoRecorder(tmp_path / "shots" / "take.png") as rec:
-        rec.write(frames[0])
-    assert (tmp_path / "shots" / "take_000000.png").is_file()
-
-
-def test_video_recorder_misuse(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="mp4"):
-        VideoRecorder(tmp_path / "view.gif")
-    with pytest.raises(ValueError, match="fps"):
-        VideoRecorder(tmp_path / "view.mp4", fps=0)
-    rec = VideoRecorder(tmp_path / "view.mp4")
-    with pytest.raises(ValueError, match="uint8"):
-        rec.write(np.zeros((10, 10), np.uint8))
-    rec.write(np.zeros((64, 64, 3), np.uint8))
-    with pytest.raises(ValueError, match="size changed"):
-        rec.write(np.zeros((32, 64, 3), np.uint8))
-    rec.close()
-    with pytest.raises(RuntimeError, match="closed"):
-        rec.write(np.zeros((64, 64, 3), np.uint8))
-
-
 # ------------------------------------------------------------------------------ event loop
 
 
@@ -387,7 +329,7 @@ _LOOP_SCRIPT = textwrap.dedent(
     mode, backend = sys.argv[1], sys.argv[2]
     sys.path[:0] = sys.argv[3:5]
     from test_view import make_result, make_stats, spread_hand_2d
-    from tracker.view.view import TrackerView, run_window, use_backend
+    from tracker.view import TrackerView, run_window, use_backend
 
     sigint_before = signal.getsignal(signal.SIGINT)  # SIG_IGN when started from a background job
     use_backend(headless=backend == "egl")
@@ -452,7 +394,7 @@ _BACKEND_SCRIPT = textwrap.dedent(
     """
     import sys
     sys.path.insert(0, sys.argv[1])
-    from tracker.view.view import ViewUnavailableError, use_backend
+    from tracker.view import ViewUnavailableError, use_backend
     try:
         print("backend", use_backend(headless=False))
     except ViewUnavailableError as exc:
@@ -506,13 +448,15 @@ def make_rig_result(dist: tuple[float, ...] = (-0.6, 0.2, 0.0, 0.0, 0.0)) -> Fra
     world = lift(spread_hand_2d(), DEPTH_MM) - np.array([-230.0, -150.0, DEPTH_MM])  # a hand off the rig centre
     unc = np.full(NUM_JOINTS, 5.0)
     unc[8], unc[4] = 0.0, np.inf
-    hand = HandPose(spread_hand_2d(), np.ones(NUM_JOINTS), 0.2, joints_3d=world @ cams[0].extrinsics.R.T
-                    + cams[0].extrinsics.t, handedness="right", handedness_score=0.9, track_id=0, view=-1,
-                    joints_world=world, uncertainty_mm=unc)  # fmt: skip
+    hand = HandPose(spread_hand_2d(), np.ones(NUM_JOINTS), 0.2, joints_3d=cams[0].world_to_camera(world),
+                    handedness="right", handedness_score=0.9, track_id=0, view=-1, joints_world=world,
+                    uncertainty_mm=unc)  # fmt: skip
     return FrameResult(FrameSet(frames, 0.2, 6), (hand,), {"landmarks": 40.0, "fusion": 1.0}, 50.0)
 
 
 def projected(camera: Camera, X: np.ndarray) -> np.ndarray:
+    """World mm ``(N, 3)`` -> pixels ``(N, 2)`` straight from ``cv2.projectPoints``: the independent
+    reference the view's reprojection (through :meth:`Camera.project`) is checked against."""
     import cv2
 
     rvec = cv2.Rodrigues(np.asarray(camera.extrinsics.R, np.float64))[0]
@@ -522,7 +466,7 @@ def projected(camera: Camera, X: np.ndarray) -> np.ndarray:
 
 
 def test_rig_mosaic_draws_world_joints_where_each_camera_sees_them() -> None:
-    from tracker.view.view import rig_mosaic
+    from tracker.view.mosaic import rig_mosaic
 
     result = make_rig_result()
     hand = result.hands[0]
@@ -544,7 +488,7 @@ def test_rig_mosaic_draws_world_joints_where_each_camera_sees_them() -> None:
 
 
 def test_rig_view_shows_mosaic_and_frustums_where_they_project(view: TrackerView) -> None:
-    from tracker.view.view import rig_mosaic
+    from tracker.view.mosaic import rig_mosaic
 
     result = make_rig_result()
     view.update(result, make_stats())
@@ -558,12 +502,9 @@ def test_rig_view_shows_mosaic_and_frustums_where_they_project(view: TrackerView
     assert near(patch, tuple(confidence_colors(np.ones(1))[0]), 60).any()
     # 3D panel: the middle of camera 2's far top edge (its frustum, placed by its extrinsics)
     intr, depth = cam2.intrinsics, ViewConfig().rig_frustum_depth_mm
-    corners = np.array([[(0 - intr.cx) / intr.fx * depth, (0 - intr.cy) / intr.fy * depth, depth],
-                        [(intr.width - intr.cx) / intr.fx * depth, (0 - intr.cy) / intr.fy * depth, depth]])  # fmt: skip
-    R2, t2 = np.asarray(cam2.extrinsics.R), np.asarray(cam2.extrinsics.t)
+    corners = intr.unproject(np.array([[0.0, 0.0], [intr.width, 0.0]]), depth)  # camera 2's frame
     cam0 = result.frameset.frames[0].camera
-    mid_world = ((corners - t2) @ R2).mean(axis=0)
-    mid = camera_to_display(mid_world @ np.asarray(cam0.extrinsics.R).T + cam0.extrinsics.t)
+    mid = camera_to_display(cam0.world_to_camera(cam2.camera_to_world(corners).mean(axis=0)))
     x, y = view.display_to_canvas(mid[None])[0]
     x0, y0, w, h = view.panel_rects["3d"]
     assert x0 <= x < x0 + w and y0 <= y < y0 + h

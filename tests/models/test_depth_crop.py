@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.synthetic import SENSOR_LIKE, SceneConfig, render_frameset, sample_scene
 from models.depth_crop import CropConfig, reference_from_depth, reference_from_joints
 from tracker.core.structures import Intrinsics
 
 INTR = Intrinsics(fx=500.0, fy=500.0, cx=80.0, cy=60.0, width=160, height=120)
 
 
-def test_seeded_reference_lies_on_the_hand() -> None:
-    dists = []
+def test_seeded_reference_lies_on_the_hand(synthetic_frameset) -> None:
+    """Seeded by the true 2D joints on 8 sensor-like frames. Measured: distance to the joint centroid
+    median 25.3 mm, max 60.0 mm; every joint within 107 mm of the reference per axis, i.e. inside V2V's
+    250 mm cube (half-edge 125 mm)."""
+    dists, spans = [], []
     for seed in range(8):
-        fs = render_frameset(sample_scene(seed, SceneConfig(num_frames=1)), 0, SENSOR_LIKE)
-        f = fs.frames[0]
+        f = synthetic_frameset(seed, num_frames=1).frames[0]
         ref = reference_from_joints(f.depth, f.camera.intrinsics, f.ground_truth.joints_2d[0])
         assert ref is not None
-        dists.append(np.linalg.norm(ref - f.ground_truth.joints_3d[0].mean(0)))
-    assert np.median(dists) < 50.0 and max(dists) < 90.0  # well inside a 250 mm V2V cube
+        joints = f.ground_truth.joints_3d[0]
+        dists.append(np.linalg.norm(ref - joints.mean(0)))
+        spans.append(np.abs(joints - ref).max())
+    assert np.median(dists) < 35.0 and max(dists) < 70.0, dists
+    assert max(spans) < 125.0, spans  # the whole hand fits a 250 mm cube around the reference
 
 
 def test_depth_only_reference_is_the_nearest_object() -> None:
