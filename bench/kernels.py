@@ -25,11 +25,8 @@ zero-argument callables to time, so a new kernel (the renderer) is one more entr
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -39,7 +36,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import kernels as K  # noqa: E402
+from bench._common import machine_info, observe, print_json, ring_cameras, time_alternating, timed_row  # noqa: E402
 from kernels import reference as R  # noqa: E402
+from tracker.fusion.triangulate import projection_matrices  # noqa: E402
 
 FX, FY, CX, CY = 588.03, 587.07, 320.0, 240.0  # NYU hand data set (Kinect v1), 640x480
 H, W = 480, 640
@@ -92,21 +91,6 @@ def hand_depth_frame(seed: int = 0) -> np.ndarray:
     depth = np.round(z).astype(np.uint16)
     depth[rng.random(depth.shape) < 0.03] = 0  # holes
     return depth
-
-
-def ring_cameras(n_views: int, target: np.ndarray, radius: float = 700.0) -> np.ndarray:
-    """``(V, 3, 4)`` projection matrices of 640x480 cameras on a ring looking at ``target``."""
-    K = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
-    P = []
-    for v in range(n_views):
-        a = 2 * np.pi * v / n_views
-        c = target + radius * np.array([np.sin(a), -0.3, -np.cos(a)])
-        z = (target - c) / np.linalg.norm(target - c)
-        x = np.cross([0.0, 1.0, 0.0], z)
-        x /= np.linalg.norm(x)
-        Rm = np.stack([x, np.cross(z, x), z])
-        P.append(K @ np.hstack([Rm, (-Rm @ c)[:, None]]))
-    return np.array(P)
 
 
 # ----------------------------------------------------------------------------------- torch versions
@@ -318,9 +302,9 @@ def setup_triangulate_dlt():
     rng = np.random.default_rng(3)
     target = np.array([0.0, 0.0, 800.0])
     X = rng.normal(0.0, 50.0, (N_JOINTS, 3)) + target
-    P = ring_cameras(N_VIEWS, target)
-    x = np.einsum("vab,jb->jva", P, np.concatenate([X, np.ones((N_JOINTS, 1))], axis=1))
-    uv = x[..., :2] / x[..., 2:] + rng.normal(0.0, 1.0, (N_JOINTS, N_VIEWS, 2))
+    cameras = ring_cameras(N_VIEWS, target=target)
+    P = projection_matrices(cameras)
+    uv = observe(cameras, X) + rng.normal(0.0, 1.0, (N_JOINTS, N_VIEWS, 2))
     w = rng.uniform(0.3, 1.0, (N_JOINTS, N_VIEWS))
     torch = _torch()
     tP, tuv, tw = (torch.from_numpy(a) for a in (P, uv, w))
@@ -401,36 +385,19 @@ def time_case(case: Case, rounds: int, reps: int) -> dict:
     The warm-up outputs are compared with Numba's (``max_diff_*``: largest absolute difference).
     """
     fns = {k: f for k, f in case.setup().items() if f is not None}
-    outputs = {}
-    for k, f in fns.items():  # warm-up: compile, caches, torch init
-        for _ in range(3):
-            outputs[k] = f()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, f in fns.items():
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                f()
-                times[k].append((time.perf_counter() - t0) * 1e3)
+    outputs, times = time_alternating(fns, rounds, reps)  # warm-up: compile, caches, torch init
     med = {k: float(np.median(v)) for k, v in times.items()}
     ours = med["numba"]
-    res = {
-        "name": case.name,
-        "what": case.what,
-        "median_ms": ours,
-        "p95_ms": float(np.percentile(times["numba"], 95)),
-        "baseline": "numpy",
-        "baseline_median_ms": med.get("numpy"),
-        "ratio": med["numpy"] / ours if "numpy" in med else None,
-        "torch_median_ms": med.get("torch"),
-        "torch_ratio": med["torch"] / ours if "torch" in med else None,
-        "goal_ms": case.goal_ms,
-        "goal_met": None if case.goal_ms is None else ours <= case.goal_ms,
-        "max_diff_numpy": (case.compare or max_difference)(outputs["numba"], outputs["numpy"])
-        if "numpy" in outputs else None,
-        "max_diff_torch": max_difference(outputs["numba"], outputs["torch"]) if "torch" in outputs else None,
-    }
-    return res
+    return timed_row(
+        case.name, times["numba"], "numpy" if "numpy" in times else None, times.get("numpy"),
+        what=case.what,
+        torch_median_ms=med.get("torch"),
+        torch_ratio=med["torch"] / ours if "torch" in med else None,
+        goal_ms=case.goal_ms,
+        goal_met=None if case.goal_ms is None else ours <= case.goal_ms,
+        max_diff_numpy=(case.compare or max_difference)(outputs["numba"], outputs["numpy"]) if "numpy" in outputs else None,
+        max_diff_torch=max_difference(outputs["numba"], outputs["torch"]) if "torch" in outputs else None,
+    )  # fmt: skip
 
 
 def main() -> int:
@@ -445,21 +412,18 @@ def main() -> int:
     unknown = sorted(set(only) - set(names))
     if unknown:
         ap.error(f"unknown case(s) {unknown}; choose from {names}")
-    torch = _torch()
+    _torch()
     import numba
 
     results = [time_case(c, args.rounds, args.reps) for c in CASES if not only or c.name in only]
     f = frame()
-    machine = {
-        "python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
-        "processor": platform.processor(), "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-        "numba_threading_layer": numba.threading_layer(), "numpy": np.__version__, "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(), "rounds": args.rounds, "reps": args.reps,
-        "frame_valid_pixels": int(np.count_nonzero(f["depth"])), "cube_points": int(len(f["in_cube"])),
-        "cube_ref_mm": [round(float(v), 1) for v in f["ref"]],
-    }  # fmt: skip
+    machine = machine_info(
+        numba_threading_layer=numba.threading_layer(), rounds=args.rounds, reps=args.reps,
+        frame_valid_pixels=int(np.count_nonzero(f["depth"])), cube_points=int(len(f["in_cube"])),
+        cube_ref_mm=[round(float(v), 1) for v in f["ref"]],
+    )  # fmt: skip
     if args.json:
-        print(json.dumps({"machine": machine, "results": results}, indent=1))
+        print_json(machine, results)
         return 0
     print(f"{os.cpu_count()} CPUs, numba {machine['numba_threads']} threads ({machine['numba_threading_layer']}), "
           f"torch {machine['torch_threads']} threads; {args.rounds} rounds x {args.reps} calls; "

@@ -10,15 +10,17 @@ Both sides process the same decoded video in MediaPipe's tracking mode with the 
 Rounds alternate between the two so machine noise hits both alike; the table reports medians over
 rounds. ``ratio`` = baseline / ours (> 1: ours is faster); ``overhead`` = ours / baseline - 1.
 
-    python bench/loop.py [--video PATH] [--rounds 3] [--passes 2] [--json]
+    python bench/loop.py [--video PATH] [--rounds 3] [--passes 2] [--max-frames N] [--json]
+
+``--max-frames N`` plays only the first N frames per pass on both sides (the handtrack side plays
+``N * passes`` frames of the looping video; a quick check of the layout: the published numbers play
+the whole video).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,6 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("GLOG_minloglevel", "2")
 
+from bench._common import machine_info, print_json, row  # noqa: E402
 from devices.video import VideoFileDevice  # noqa: E402
 from tracker.sinks.export import JsonlExporter  # noqa: E402
 from tracker.io.intrinsics import load_intrinsics  # noqa: E402
@@ -38,8 +41,9 @@ from tracker.build import RgbPipelineConfig, build_rgb_pipeline  # noqa: E402
 from tracker.io.sources import DEMO_INTRINSICS, DEMO_VIDEO  # noqa: E402
 
 
-def bare_mediapipe(video: Path, passes: int, complexity: int) -> tuple[float, list[float]]:
-    """Seconds per frame of the hand-written loop, and the per-frame ``process`` times (ms)."""
+def bare_mediapipe(video: Path, passes: int, complexity: int, max_frames: int | None = None) -> tuple[float, list[float]]:
+    """Seconds per frame of the hand-written loop, and the per-frame ``process`` times (ms); each pass
+    stops after ``max_frames`` frames (None: the whole video)."""
     import cv2
 
     import mediapipe as mp
@@ -50,7 +54,9 @@ def bare_mediapipe(video: Path, passes: int, complexity: int) -> tuple[float, li
     t0 = time.perf_counter()
     for _ in range(passes):
         cap = cv2.VideoCapture(str(video))
-        while True:
+        read = 0
+        while max_frames is None or read < max_frames:
+            read += 1
             ok, bgr = cap.read()
             if not ok:
                 break
@@ -65,12 +71,15 @@ def bare_mediapipe(video: Path, passes: int, complexity: int) -> tuple[float, li
     return wall / n, process_ms
 
 
-def handtrack_loop(video: Path, passes: int, complexity: int, intrinsics_path: Path | None) -> tuple[float, dict]:
-    """Seconds per frame of the full loop, and its per-stage stats."""
+def handtrack_loop(video: Path, passes: int, complexity: int, intrinsics_path: Path | None,
+                   max_frames: int | None = None) -> tuple[float, dict]:
+    """Seconds per frame of the full loop, and its per-stage stats; ``max_frames`` per pass as in
+    :func:`bare_mediapipe`."""
     intr = load_intrinsics(intrinsics_path) if intrinsics_path else None
     pipeline = build_rgb_pipeline(RgbPipelineConfig(mediapipe=MediaPipeConfig(model_complexity=complexity)))
     with tempfile.TemporaryDirectory() as tmp, VideoFileDevice(video, realtime=False, intrinsics=intr, loop=passes > 1) as dev:
-        n_frames = dev.frame_count * passes if dev.frame_count else None
+        per_pass = dev.frame_count if max_frames is None else min(max_frames, dev.frame_count or max_frames)
+        n_frames = per_pass * passes if per_pass else None
         exporter = JsonlExporter(Path(tmp) / "out.jsonl")
         loop = StreamingLoop(dev, pipeline, [exporter], max_frames=n_frames)
         t0 = time.perf_counter()
@@ -88,21 +97,22 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     ap.add_argument("--passes", type=int, default=2, help="plays of the video per round (default 2)")
     ap.add_argument("--model", choices=("lite", "full"), default="full")
+    ap.add_argument("--max-frames", type=int, default=None, help="frames per pass (default: the whole video)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
     complexity = 0 if args.model == "lite" else 1
     intr_path = args.intrinsics or (DEMO_INTRINSICS if args.video == DEMO_VIDEO else None)
 
     # warm-up: model load, XNNPACK init, first decode
-    bare_mediapipe(args.video, 1, complexity)
-    handtrack_loop(args.video, 1, complexity, intr_path)
+    bare_mediapipe(args.video, 1, complexity, args.max_frames)
+    handtrack_loop(args.video, 1, complexity, intr_path, args.max_frames)
 
     bare_s, ours_s, process_ms, stage_runs = [], [], [], []
     for _ in range(args.rounds):
-        s, p = bare_mediapipe(args.video, args.passes, complexity)
+        s, p = bare_mediapipe(args.video, args.passes, complexity, args.max_frames)
         bare_s.append(s)
         process_ms += p
-        s, st = handtrack_loop(args.video, args.passes, complexity, intr_path)
+        s, st = handtrack_loop(args.video, args.passes, complexity, intr_path, args.max_frames)
         ours_s.append(s)
         stage_runs.append(st)
 
@@ -110,24 +120,19 @@ def main() -> int:
     ours_ms = float(np.median(ours_s)) * 1e3
     last = stage_runs[-1]["stages"]
     proc_p50, proc_p95 = np.percentile(process_ms, [50, 95])
+    # a round's time is its mean per frame; p95 of the loop row is the slowest round's
     results = [
-        {"name": "loop_frame", "median_ms": ours_ms, "p95_ms": float(np.max(ours_s)) * 1e3,
-         "fps": 1e3 / ours_ms, "baseline": "bare_mediapipe_frame", "baseline_median_ms": bare_ms,
-         "baseline_fps": 1e3 / bare_ms, "ratio": bare_ms / ours_ms, "overhead": ours_ms / bare_ms - 1.0},
-        {"name": "stage:landmarks", "median_ms": last["landmarks"].p50_ms, "p95_ms": last["landmarks"].p95_ms,
-         "baseline": "bare_mediapipe_process", "baseline_median_ms": float(proc_p50),
-         "ratio": float(proc_p50) / last["landmarks"].p50_ms},
+        row("loop_frame", ours_ms, float(np.max(ours_s)) * 1e3, "bare_mediapipe_frame", bare_ms,
+            fps=1e3 / ours_ms, baseline_fps=1e3 / bare_ms, overhead=ours_ms / bare_ms - 1.0),
+        row("stage:landmarks", last["landmarks"].p50_ms, last["landmarks"].p95_ms, "bare_mediapipe_process",
+            float(proc_p50)),
     ]  # fmt: skip
-    for name, st in last.items():
-        if name != "landmarks":
-            results.append({"name": f"stage:{name}", "median_ms": st.p50_ms, "p95_ms": st.p95_ms,
-                            "baseline": None, "baseline_median_ms": None, "ratio": None})  # fmt: skip
-    machine = {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
-               "processor": platform.processor(), "video": str(args.video), "model": args.model,
-               "rounds": args.rounds, "passes": args.passes, "frames_per_round": stage_runs[-1]["processed"],
-               "bare_process_p95_ms": float(proc_p95)}  # fmt: skip
+    results += [row(f"stage:{name}", st.p50_ms, st.p95_ms) for name, st in last.items() if name != "landmarks"]
+    machine = machine_info(video=str(args.video), model=args.model, rounds=args.rounds, passes=args.passes,
+                           max_frames=args.max_frames, frames_per_round=stage_runs[-1]["processed"],
+                           bare_process_p95_ms=float(proc_p95))  # fmt: skip
     if args.json:
-        print(json.dumps({"machine": machine, "results": results}, indent=1))
+        print_json(machine, results)
         return 0
     print(f"video {args.video.name}, model {args.model}, {args.rounds} rounds x {stage_runs[-1]['processed']} frames, "
           f"{os.cpu_count()} CPUs")  # fmt: skip

@@ -13,17 +13,14 @@ batching machinery), timed in the same run. ``refiner+prior`` adds ``models.refi
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import machine_info, print_json, time_calls, timed_row  # noqa: E402
 from models.prior import PosePrior, default_prior_path  # noqa: E402
 
 
@@ -44,17 +41,6 @@ def _numpy_reference(prior: PosePrior, x: np.ndarray, conf: np.ndarray, strength
     return x + w * (back - x)
 
 
-def _time(fn, reps: int) -> tuple[float, float]:
-    for _ in range(20):
-        fn()
-    t = np.empty(reps)
-    for i in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        t[i] = time.perf_counter() - t0
-    return float(np.median(t) * 1e3), float(np.percentile(t, 95) * 1e3)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=2000)
@@ -70,11 +56,9 @@ def main() -> None:
     s = prior.strength
     # same maths when confidences are off (the reference has no confidence-weighted fit)
     np.testing.assert_allclose(prior.project(hand, None, s), _numpy_reference(prior, hand, np.zeros_like(conf), s), atol=1e-6)
-    results = []
-    base_med, base_p95 = _time(lambda: _numpy_reference(prior, hand, conf, s), args.reps)
-    med, p95 = _time(lambda: prior.project(hand, conf, s, 0.5), args.reps)
-    results.append({"name": "prior_mp21", "median_ms": med, "p95_ms": p95, "baseline": "numpy_reference",
-                    "baseline_median_ms": base_med, "ratio": base_med / med})  # fmt: skip
+    base = time_calls(lambda: _numpy_reference(prior, hand, conf, s), args.reps, warmup=20)
+    ours = time_calls(lambda: prior.project(hand, conf, s, 0.5), args.reps, warmup=20)
+    results = [timed_row("prior_mp21", ours, "numpy_reference", base)]
     try:
         from models.refiner import load_refiner
 
@@ -83,13 +67,12 @@ def main() -> None:
         print(f"refiner unavailable ({type(e).__name__}: {e}); timing the prior only", file=sys.stderr)
     else:
         xyz = hand[None]
-        med, p95 = _time(lambda: prior.project(refiner.refine(xyz, conf[None])[0], conf, s, 0.5), max(args.reps // 4, 50))
-        results.append({"name": "refiner+prior_mp21", "median_ms": med, "p95_ms": p95, "baseline": "numpy_reference",
-                        "baseline_median_ms": base_med, "ratio": base_med / med})  # fmt: skip
-    machine = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-               "numpy": np.__version__}  # fmt: skip
+        both = time_calls(lambda: prior.project(refiner.refine(xyz, conf[None])[0], conf, s, 0.5),
+                          max(args.reps // 4, 50), warmup=20)  # fmt: skip
+        results.append(timed_row("refiner+prior_mp21", both, "numpy_reference", base))
+    machine = machine_info(reps=args.reps)
     if args.json:
-        print(json.dumps({"machine": machine, "results": results}))
+        print_json(machine, results)
         return
     print(f"{'name':24s} {'median ms':>10s} {'p95 ms':>8s} {'baseline ms':>12s} {'ratio':>6s}")
     for r in results:

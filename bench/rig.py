@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,35 +29,23 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._common import machine_info, observe, print_json, ring_cameras, row, time_alternating, timed_row  # noqa: E402
 from kernels import reference as R  # noqa: E402
 from kernels.triangulate import triangulate_dlt, triangulate_ransac  # noqa: E402
+from tracker.fusion.triangulate import projection_matrices  # noqa: E402
 
 N_JOINTS, N_VIEWS = 21, 8
 THRESHOLD_PX = 15.0
 
 
-def ring_rig(n_views: int = N_VIEWS, radius: float = 700.0) -> np.ndarray:
-    """``(V, 3, 4)`` projection matrices of 640x480 cameras on a ring around the origin (mm)."""
-    K = np.array([[600.0, 0.0, 320.0], [0.0, 600.0, 240.0], [0.0, 0.0, 1.0]])
-    P = []
-    for v in range(n_views):
-        a = 2 * np.pi * v / n_views
-        c = radius * np.array([np.sin(a), -0.3, -np.cos(a)])
-        z = -c / np.linalg.norm(c)
-        x = np.cross([0.0, 1.0, 0.0], z)
-        x /= np.linalg.norm(x)
-        Rm = np.stack([x, np.cross(z, x), z])
-        P.append(K @ np.hstack([Rm, (-Rm @ c)[:, None]]))
-    return np.array(P)
-
-
 def observations(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``(P, X, uv, w)``: rig, 21 true joints (mm), noisy observations with 25% outliers, confidences."""
+    """``(P, X, uv, w)``: projection matrices of an 8-camera 700 mm ring (:func:`bench._common.ring_cameras`),
+    21 true joints (mm), noisy observations with 25% outliers, confidences."""
     rng = np.random.default_rng(seed)
-    P = ring_rig()
+    cameras = ring_cameras(N_VIEWS)
+    P = projection_matrices(cameras)
     X = rng.normal(0.0, 60.0, (N_JOINTS, 3))
-    x = np.einsum("vab,jb->jva", P, np.c_[X, np.ones(N_JOINTS)])
-    uv = x[..., :2] / x[..., 2:] + rng.normal(0.0, 1.0, (N_JOINTS, N_VIEWS, 2))
+    uv = observe(cameras, X) + rng.normal(0.0, 1.0, (N_JOINTS, N_VIEWS, 2))
     bad = rng.random((N_JOINTS, N_VIEWS)) < 0.25
     ang = rng.uniform(0, 2 * np.pi, bad.shape)
     uv += (np.stack([np.cos(ang), np.sin(ang)], -1) * rng.uniform(50, 200, bad.shape)[..., None]) * bad[..., None]
@@ -85,32 +70,17 @@ GOALS_MS = {"triangulate_ransac": 0.5}
 
 
 def time_case(name: str, fns: dict[str, Callable[[], object]], rounds: int, reps: int) -> dict:
-    """Medians / p95 (ms) of each implementation over alternating rounds, after a warm-up."""
-    outs = {k: [f() for _ in range(3)][-1] for k, f in fns.items()}
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, f in fns.items():
-            n = reps if k == "numba" else max(reps // 20, 5)  # the reference is ~100x slower
-            for _ in range(n):
-                t0 = time.perf_counter()
-                f()
-                times[k].append((time.perf_counter() - t0) * 1e3)
-    med = {k: float(np.median(v)) for k, v in times.items()}
+    """The row of one case: Numba against NumPy over alternating rounds, after a warm-up."""
+    reps_of = {"numba": reps, "numpy": max(reps // 20, 5)}  # the reference is ~100x slower
+    outs, times = time_alternating(fns, rounds, reps_of)
     a = outs["numba"][0] if isinstance(outs["numba"], tuple) else outs["numba"]
     b = outs["numpy"][0] if isinstance(outs["numpy"], tuple) else outs["numpy"]
     goal = GOALS_MS.get(name)
-    return {
-        "name": name,
-        "what": f"{N_JOINTS} joints x {N_VIEWS} views, 25% outlier observations",
-        "median_ms": med["numba"],
-        "p95_ms": float(np.percentile(times["numba"], 95)),
-        "baseline": "numpy",
-        "baseline_median_ms": med["numpy"],
-        "ratio": med["numpy"] / med["numba"],
-        "goal_ms": goal,
-        "goal_met": None if goal is None else med["numba"] <= goal,
-        "max_diff_numpy_mm": float(np.nanmax(np.abs(np.asarray(a) - np.asarray(b)))),
-    }
+    r = timed_row(name, times["numba"], "numpy", times["numpy"],
+                  what=f"{N_JOINTS} joints x {N_VIEWS} views, 25% outlier observations", goal_ms=goal,
+                  max_diff_numpy_mm=float(np.nanmax(np.abs(np.asarray(a) - np.asarray(b)))))  # fmt: skip
+    r["goal_met"] = None if goal is None else r["median_ms"] <= goal
+    return r
 
 
 # ------------------------------------------------------------------------------------- rig loop
@@ -183,14 +153,11 @@ def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
         pipeline = build_rig_pipeline(config, num_views=LOOP_VIEWS)
         times, stages = _time_pipeline(pipeline, framesets)
         pipeline.close()
-        med = float(np.median(times))
-        rows.append({
-            "name": name, "what": f"{LOOP_VIEWS} synthetic 640x480 views, MediaPipe {('lite', 'full')[complexity]}, "
-                                  f"RANSAC, {workers} thread(s)",
-            "median_ms": med, "p95_ms": float(np.percentile(times, 95)), "fps": 1e3 / med,
-            "baseline": "bare MediaPipe on the 4 views, one thread", "baseline_median_ms": base_ms,
-            "ratio": base_ms / med, "stages_median_ms": stages, "goal_fps": GOAL_FPS, "goal_met": 1e3 / med >= GOAL_FPS,
-        })  # fmt: skip
+        r = timed_row(name, times, "bare MediaPipe on the 4 views, one thread", base_times,
+                      what=f"{LOOP_VIEWS} synthetic 640x480 views, MediaPipe {('lite', 'full')[complexity]}, "
+                           f"RANSAC, {workers} thread(s)", stages_median_ms=stages)  # fmt: skip
+        r.update(fps=1e3 / r["median_ms"], goal_fps=GOAL_FPS, goal_met=1e3 / r["median_ms"] >= GOAL_FPS)
+        rows.append(r)
 
     rows.append(recorded_rig_loop(framesets, base_ms))
 
@@ -218,14 +185,13 @@ def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
         pipeline.close()
     stats = loop.snapshot()
     total = stats.stages.get("total")
-    rows.append({
-        "name": "rig_loop_synthetic_device", "what": f"StreamingLoop {seconds:g} s, device rendering 4 views live",
-        "median_ms": total.p50_ms if total else float("nan"), "p95_ms": total.p95_ms if total else float("nan"),
-        "fps": stats.fps, "processed": stats.processed,
-        "baseline": "the synthetic device alone (render only)", "baseline_median_ms": 1e3 / device_fps,
-        "ratio": stats.fps / device_fps, "stages_median_ms": {k: round(v.p50_ms, 2) for k, v in stats.stages.items()},
-        "goal_fps": GOAL_FPS, "goal_met": stats.fps >= GOAL_FPS,
-    })  # fmt: skip
+    rows.append(row(
+        "rig_loop_synthetic_device", total.p50_ms if total else float("nan"), total.p95_ms if total else float("nan"),
+        "the synthetic device alone (render only)", 1e3 / device_fps,
+        what=f"StreamingLoop {seconds:g} s, device rendering 4 views live", fps=stats.fps, processed=stats.processed,
+        throughput_ratio=stats.fps / device_fps, stages_median_ms={k: round(v.p50_ms, 2) for k, v in stats.stages.items()},
+        goal_fps=GOAL_FPS, goal_met=stats.fps >= GOAL_FPS,
+    ))  # fmt: skip
     return rows
 
 
@@ -234,7 +200,8 @@ def recorded_rig_loop(framesets: list, base_ms: float) -> dict:
     frame sets written as 4 folders of JPEG images + a calibration TOML + a rig file, opened with
     ``rig:RIG.toml`` (:class:`devices.rig.RigDevice`: a capture thread per camera, decode, timestamp
     matching), played as fast as possible through the default rig pipeline (MediaPipe full).
-    ``ratio`` = ``base_ms`` (bare sequential MediaPipe per frame set) / the loop's ms per set."""
+    ``ratio`` = ``base_ms`` (bare sequential MediaPipe per frame set) / the loop's median ms per set;
+    ``throughput_ratio`` = ``base_ms`` / the loop's ms between sets (1000 / FPS)."""
     import tempfile
     import threading
 
@@ -266,16 +233,14 @@ def recorded_rig_loop(framesets: list, base_ms: float) -> dict:
             pipeline.close()
     stats = loop.snapshot()
     total = stats.stages.get("total")
-    return {
-        "name": "rig_loop_recorded", "what": f"StreamingLoop, rig of {LOOP_VIEWS} JPEG folders ({len(framesets)} "
-                                             "sets), RigDevice, MediaPipe full, RANSAC",
-        "median_ms": total.p50_ms if total else float("nan"), "p95_ms": total.p95_ms if total else float("nan"),
-        "fps": stats.fps, "processed": stats.processed,
-        "baseline": "bare MediaPipe on the 4 views, one thread", "baseline_median_ms": base_ms,
-        "ratio": base_ms * stats.fps / 1e3,
-        "stages_median_ms": {k: round(v.p50_ms, 2) for k, v in stats.stages.items()},
-        "goal_fps": GOAL_FPS, "goal_met": stats.fps >= GOAL_FPS,
-    }  # fmt: skip
+    return row(
+        "rig_loop_recorded", total.p50_ms if total else float("nan"), total.p95_ms if total else float("nan"),
+        "bare MediaPipe on the 4 views, one thread", base_ms,
+        what=f"StreamingLoop, rig of {LOOP_VIEWS} JPEG folders ({len(framesets)} sets), RigDevice, MediaPipe full, "
+             "RANSAC", fps=stats.fps, processed=stats.processed, throughput_ratio=base_ms * stats.fps / 1e3,
+        stages_median_ms={k: round(v.p50_ms, 2) for k, v in stats.stages.items()},
+        goal_fps=GOAL_FPS, goal_met=stats.fps >= GOAL_FPS,
+    )  # fmt: skip
 
 
 class _Result:
@@ -294,20 +259,15 @@ def main() -> int:
     ap.add_argument("--no-loop", action="store_true", help="kernels only, skip the rig loop")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
-    import numba
+    import numba  # noqa: F401 - its version and threads go into the machine description
 
     results = [time_case(n, f, args.rounds, args.reps) for n, f in cases().items()]
     loop = [] if args.no_loop else rig_loop_fps(args.loop_frames)
-    machine = {
-        "python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
-        "numba": numba.__version__, "numba_threads": numba.get_num_threads(), "numpy": np.__version__,
-        "rounds": args.rounds, "reps": args.reps,
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-    }  # fmt: skip
+    machine = machine_info(rounds=args.rounds, reps=args.reps)
     if args.json:
-        print(json.dumps({"machine": machine, "results": results + loop}, indent=1))
+        print_json(machine, results + loop)
         return 0
-    print(f"{os.cpu_count()} CPUs, numba {machine['numba_threads']} threads; {args.rounds} rounds")
+    print(f"{machine['cpu_count']} CPUs, numba {machine['numba_threads']} threads; {args.rounds} rounds")
     print(f"{'case':22s} {'numba ms':>9s} {'p95':>7s} {'numpy ms':>9s} {'ratio':>7s} {'goal':>6s} {'max diff mm':>11s}")
     for r in results:
         goal = "" if r["goal_ms"] is None else ("ok" if r["goal_met"] else "MISSED")

@@ -14,19 +14,21 @@ Two questions from issue [3/5]:
   paper reports 3.5 FPS for its model on a Titan X; the issue's goal is >= 100 FPS batch 1 on an
   H100. On CPU only batch 1 float32 is timed (it is ~0.4 s per frame).
 
-Rounds alternate the implementations so machine noise hits all alike; medians are reported.
+Rounds alternate the implementations so machine noise hits all alike; medians are reported. Rows
+(``--json``: the layout of ``bench/_common.py``): ``v2v_light_end_to_end`` (ours against the NumPy
+kernels), ``v2v_light_live_stage`` and ``v2v_light_network_cpu`` (no baseline), and one
+``v2v_full_network_<device>_b<batch>_<dtype>`` per full-model setting, per frame, against the paper's
+3.5 FPS (``ratio`` = how many times the paper's speed).
 
-    python bench/v2v.py [--rounds 5] [--reps 10] [--device auto|cpu|cuda] [--json]
+    python bench/v2v.py [--rounds 5] [--reps 10] [--frames 24] [--device auto|cpu|cuda] [--quick] [--json]
+
+``--quick`` (1 round, 2 calls, 4 frames, the full model once) checks the output, not the speed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +40,7 @@ sys.path.insert(0, str(_REPO))
 #: The committed held-out set (scripts/make_synth_eval.py); evaluation data of the checkout, not of the package.
 EVAL_SET = _REPO / "assets" / "synth_eval" / "single_view.npz"
 
+from bench._common import machine_info, median_p95, print_json, row, time_alternating, time_calls, timed_row  # noqa: E402
 from kernels import REFINE_GAUSS, subvoxel_argmax_batch, voxelize_depth_into  # noqa: E402
 from kernels import reference as R  # noqa: E402
 from models.v2v import create_model, load_weights  # noqa: E402
@@ -50,17 +53,6 @@ from tracker.stages.v2v import DEFAULT_V2V_WEIGHTS, V2VDepthEstimator, V2VStageC
 PAPER_FPS = 3.5
 GOAL_GPU_FPS = 100.0
 GOAL_CPU_FPS = 15.0
-
-
-def _median_ms(fn: Callable[[], object], reps: int, sync: Callable[[], None] = lambda: None) -> list[float]:
-    out = []
-    for _ in range(reps):
-        sync()
-        t = time.perf_counter()
-        fn()
-        sync()
-        out.append(1000.0 * (time.perf_counter() - t))
-    return out
 
 
 def end_to_end_cases(weights: Path, frames: int) -> dict[str, Callable[[], object]]:
@@ -108,18 +100,16 @@ def end_to_end_cases(weights: Path, frames: int) -> dict[str, Callable[[], objec
     return {"ours (Numba)": ours, "reference (NumPy kernels)": reference, "live stage": live_stage}
 
 
-def network_fps(name: str, device: torch.device, batch: int, half: bool, reps: int) -> float:
+def network_times(name: str, device: torch.device, batch: int, half: bool, reps: int, warmup: int = 3) -> list[float]:
+    """Milliseconds per call of the network alone on a random sparse occupancy grid of ``batch`` frames."""
     model = create_model(name, device=device).eval()
     D = model.in_grid
     x = (torch.rand(batch, 1, D, D, D, device=device) > 0.97).float()
     if half:
         model, x = model.half(), x.half()
-    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
     with torch.inference_mode():
-        for _ in range(3):
-            model(x)
-        ts = _median_ms(lambda: model(x), reps, sync)
-    return 1000.0 * batch / float(np.median(ts))
+        return time_calls(lambda: model(x), reps, warmup, sync)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,62 +119,62 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=24, help="eval-set frames cycled through")
     ap.add_argument("--weights", type=Path, default=DEFAULT_V2V_WEIGHTS)
     ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="for the full model")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="1 round, 2 calls, 4 frames: check the output, not the speed")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.rounds, args.reps, args.frames = 1, 2, 4
 
     cases = end_to_end_cases(args.weights, args.frames)
-    for fn in cases.values():  # warm-up: Numba compile, torch init
-        for _ in range(3):
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in cases}
-    for _ in range(args.rounds):
-        for k, fn in cases.items():
-            times[k] += _median_ms(fn, args.reps)
-    e2e = {k: float(np.median(v)) for k, v in times.items()}
-    ours = e2e["ours (Numba)"]
+    _, times = time_alternating(cases, args.rounds, args.reps)  # warm-up: Numba compile, torch init
+    e2e = {k: median_p95(v)[0] for k, v in times.items()}
 
     dev = torch.device("cuda" if args.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
     if args.device == "cuda" and dev.type != "cuda":
         print("CUDA requested but not available; timing the full model on CPU", file=sys.stderr)
-    full: dict[str, float] = {}
-    if dev.type == "cuda":
-        for batch in (1, 8, 32):
-            for half in (False, True):
-                full[f"batch {batch} {'fp16' if half else 'fp32'}"] = network_fps("v2v_full", dev, batch, half, 20)
-    else:
-        full["batch 1 fp32"] = network_fps("v2v_full", dev, 1, False, max(2, args.reps // 3))
-    light_net = network_fps("v2v_light", torch.device("cpu"), 1, False, args.reps)
-
-    res = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                    "load_avg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-                    "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None},  # fmt: skip
-        "light_end_to_end_ms": e2e,
-        "light_end_to_end_fps": {k: 1000.0 / v for k, v in e2e.items()},
-        "ratio_reference_over_ours": e2e["reference (NumPy kernels)"] / ours,
-        "light_network_only_fps_cpu": light_net,
-        "cpu_goal_fps": GOAL_CPU_FPS,
-        "cpu_goal_met": 1000.0 / e2e["live stage"] >= GOAL_CPU_FPS,
-        "full_model_device": str(dev),
-        "full_model_fps": full,
-        "full_vs_paper_3p5fps": {k: v / PAPER_FPS for k, v in full.items()},
-        "gpu_goal_fps_batch1": GOAL_GPU_FPS if dev.type == "cuda" else None,
-    }
+    settings = [(b, h) for b in (1, 8, 32) for h in (False, True)] if dev.type == "cuda" else [(1, False)]
+    full_reps = 20 if dev.type == "cuda" else max(2, args.reps // 3)
+    if args.quick:
+        settings, full_reps = settings[:1], 1
+    paper_ms = 1000.0 / PAPER_FPS
+    results = [
+        timed_row("v2v_light_end_to_end", times["ours (Numba)"], "reference (NumPy kernels)",
+                  times["reference (NumPy kernels)"], what="light model, one depth frame, batch 1, CPU: reference "
+                  "point, voxelization, network, read-out", fps=1000.0 / e2e["ours (Numba)"]),
+        timed_row("v2v_light_live_stage", times["live stage"], what="tracker.stages.v2v.V2VDepthEstimator, one hand, "
+                  "tracking seed, CPU", fps=1000.0 / e2e["live stage"], goal_fps=GOAL_CPU_FPS,
+                  goal_met=1000.0 / e2e["live stage"] >= GOAL_CPU_FPS),
+    ]  # fmt: skip
+    light = timed_row("v2v_light_network_cpu", network_times("v2v_light", torch.device("cpu"), 1, False, args.reps),
+                      what="light network alone, batch 1, float32, CPU")  # fmt: skip
+    results.append({**light, "fps": 1000.0 / light["median_ms"]})
+    for batch, half in settings:
+        per_frame = [t / batch for t in network_times("v2v_full", dev, batch, half, full_reps)]
+        median, p95 = median_p95(per_frame)
+        dtype = "fp16" if half else "fp32"
+        results.append(row(
+            f"v2v_full_network_{dev.type}_b{batch}_{dtype}", median, p95, f"the paper's {PAPER_FPS} FPS (Titan X)",
+            paper_ms, what=f"full model (88^3, width 32) alone, batch {batch}, {dtype}, {dev}; ms per frame",
+            fps=1000.0 / median, batch=batch,
+            goal_fps=GOAL_GPU_FPS if dev.type == "cuda" and batch == 1 else None,
+        ))  # fmt: skip
+    machine = machine_info(rounds=args.rounds, reps=args.reps, frames=args.frames, full_model_device=str(dev),
+                           gpu=torch.cuda.get_device_name(dev) if dev.type == "cuda" else None)  # fmt: skip
     if args.json:
-        print(json.dumps(res))
+        print_json(machine, results)
         return 0
-    m = res["machine"]
-    print(f"V2V-PoseNet inference on {m['cpu']} ({m['cores']} cores, torch {m['torch_threads']} threads, "
-          f"load {m['load_avg']:.1f})" + (f", GPU {m['gpu']}" if m["gpu"] else ""))  # fmt: skip
+    load = machine["load_average"][0] if machine["load_average"] else float("nan")
+    print(f"V2V-PoseNet inference on {machine['processor']} ({machine['cpu_count']} cores, torch "
+          f"{machine['torch_threads']} threads, load {load:.1f})" + (f", GPU {machine['gpu']}" if machine["gpu"] else ""))
     print("light model (shipped), end to end, batch 1, CPU:")
     for k, v in e2e.items():
         print(f"  {k:<28} {v:7.1f} ms  {1000.0 / v:6.1f} FPS")
-    print(f"  ratio reference / ours: {res['ratio_reference_over_ours']:.2f}x;  network alone {light_net:.1f} FPS")
-    print(f"  live stage >= {GOAL_CPU_FPS:.0f} FPS: {'yes' if res['cpu_goal_met'] else 'NO'}")
+    print(f"  ratio reference / ours: {results[0]['ratio']:.2f}x;  network alone {light['fps']:.1f} FPS")
+    print(f"  live stage >= {GOAL_CPU_FPS:.0f} FPS: {'yes' if results[1]['goal_met'] else 'NO'}")
     print(f"full model (88^3, width 32), network only, on {dev}:")
-    for k, v in full.items():
-        print(f"  {k:<16} {v:8.1f} FPS  ({v / PAPER_FPS:.1f}x the paper's {PAPER_FPS} FPS)")
+    for r in results[3:]:
+        print(f"  batch {r['batch']:<3d} {r['name'].rsplit('_', 1)[1]}  {r['fps']:8.1f} FPS  "
+              f"({r['ratio']:.1f}x the paper's {PAPER_FPS} FPS)")
     return 0
 
 

@@ -5,21 +5,27 @@
 * :class:`CameraForSize`: which intrinsics a frame of a given size gets (given ones, rescaled when
   the image size differs, or a field-of-view default flagged approximate).
 * :class:`Pacer`: sleeps so that playback runs at the recorded speed.
+* :class:`FolderPlayback`: the folder sources (images, NYU depth): a listing played in order at a
+  fixed rate, paced, optionally looped.
 * :func:`to_rgb`: OpenCV's BGR / grey / BGRA images to the pipeline's RGB ``uint8`` ``(H, W, 3)``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
 import time
+from pathlib import Path
 from typing import Self
 
 import cv2
 import numpy as np
 
-from tracker.core.structures import Camera, FrameSet, Intrinsics
+from tracker.core.errors import ConfigError, DeviceNotFoundError
+from tracker.core.structures import Camera, Frame, FrameSet, Intrinsics
 
-__all__ = ["DeviceBase", "CameraForSize", "Pacer", "to_rgb"]
+__all__ = ["DeviceBase", "CameraForSize", "Pacer", "FolderPlayback", "to_rgb"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +134,103 @@ class Pacer:
         delay = wall0 + (timestamp - media0) - now
         if delay > 0:
             time.sleep(delay)
+
+
+class FolderPlayback(DeviceBase):
+    """Base of the folder sources: the files of a folder played in a fixed order at ``fps``.
+
+    Frame ``i`` (counted over all passes) is file ``i mod n`` of the listing and has timestamp
+    ``i / fps`` seconds, so indices and timestamps keep rising when the folder loops.
+
+    Subclasses set ``name`` and implement :meth:`_list` (the files in playback order) and
+    :meth:`_frame` (decode one).
+
+    Args:
+        path: the folder.
+        fps: frames per second of the playback clock; must be positive and finite.
+        realtime: if True, :meth:`read` sleeps so frames come at ``fps``; if False, as fast as they load.
+        loop: start again at the first file after the last one instead of ending.
+        kind: what the folder is, for messages ("image folder").
+        unit: what its files are, for the log ("images").
+
+    Raises:
+        ConfigError: ``fps`` is not a positive, finite number.
+    """
+
+    live = False
+
+    def __init__(self, path: str | os.PathLike[str], fps: float, realtime: bool, loop: bool, kind: str = "folder",
+                 unit: str = "files") -> None:  # fmt: skip
+        if not (math.isfinite(fps) and fps > 0):
+            raise ConfigError(f"{kind} {path}: the playback rate (--fps) must be a positive number of frames "
+                              f"per second, got {fps}")  # fmt: skip
+        self.kind = kind
+        self.unit = unit
+        self.path = Path(path)
+        self.fps = float(fps)
+        self.realtime = realtime
+        self.loop = loop
+        self.files: list[Path] = []
+        self._open = False
+        self._index = 0
+        self._pacer = Pacer()
+
+    @property
+    def frame_count(self) -> int:
+        """Files in one pass through the folder (0 before :meth:`open`)."""
+        return len(self.files)
+
+    def _list(self) -> list[Path]:
+        """The files to play, in order. Raises RecordingError when there are none."""
+        raise NotImplementedError
+
+    def _frame(self, file: Path, index: int, timestamp: float) -> Frame:
+        """Decode ``file`` as frame ``index`` at ``timestamp`` s. Raises RecordingError (naming it)."""
+        raise NotImplementedError
+
+    def open(self) -> None:
+        """List the files.
+
+        Raises:
+            DeviceNotFoundError: no folder at ``path``.
+            RecordingError: the folder holds nothing to play.
+        """
+        if self._open:
+            return
+        if not self.path.is_dir():
+            what = "is a file, not a folder" if self.path.exists() else "does not exist"
+            raise DeviceNotFoundError(f"{self.kind} {self.path} {what}: check the path")
+        self.files = self._list()
+        self._index = 0
+        self._pacer = Pacer()
+        self._open = True
+        log.info("%s: %d %s at %.2f fps%s", self.name, len(self.files), self.unit, self.fps,
+                 ", looping" if self.loop else "")  # fmt: skip
+
+    def read(self) -> FrameSet | None:
+        """The next frame, or None after the last file (with ``loop``, never).
+
+        Raises:
+            RecordingError / UnsupportedSourceError: a file cannot be decoded (the message names it).
+            RuntimeError: the device is not open.
+        """
+        if not self._open:
+            raise self._not_open()
+        n = len(self.files)
+        if self._index >= n and not self.loop:
+            return None
+        if self._index == n:
+            log.info("%s: end of the folder after %d %s; playing it again", self.name, n, self.unit)
+        timestamp = self._index / self.fps
+        frame = self._frame(self.files[self._index % n], self._index, timestamp)
+        if self.realtime:
+            self._pacer.wait(timestamp)
+        self._index += 1
+        return FrameSet.single(frame)
+
+    def close(self) -> None:
+        """Forget the listing; safe to call more than once."""
+        self._open = False
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:

@@ -12,17 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from devices._common import CameraForSize, DeviceBase, Pacer
+from devices._common import CameraForSize, FolderPlayback
 from devices.image_folder import load_image_rgb
 from models.depth_datasets import NYU_INTRINSICS, load_nyu_depth
-from tracker.core.errors import DeviceNotFoundError, RecordingError
-from tracker.core.structures import Frame, FrameSet, Intrinsics
+from tracker.core.errors import RecordingError
+from tracker.core.structures import Frame, Intrinsics
 
 __all__ = ["NyuDepthFolderDevice"]
 
 log = logging.getLogger(__name__)
 
-class NyuDepthFolderDevice(DeviceBase):
+
+class NyuDepthFolderDevice(FolderPlayback):
     """Plays an NYU Hand Pose folder (``test/`` or ``train/``) frame by frame, one camera.
 
     Reads ``{prefix}_{camera}_{NNNNNNN}.png`` in frame-number order. Each frame carries the depth
@@ -38,12 +39,16 @@ class NyuDepthFolderDevice(DeviceBase):
         realtime: if True, :meth:`read` sleeps so frames come at ``fps``.
         intrinsics: the depth camera (default NYU's, OpenCV convention).
         with_rgb: pair each depth image with its ``rgb_*`` image when one exists.
+        loop: play the folder again from its first frame after the last one (indices and
+            timestamps keep rising).
 
     After :meth:`open`, ``files`` lists the depth images in playback order. Frame ``i`` of camera 1
     of the NYU test set is line ``i + 1`` of the benchmark label files when the folder is complete.
-    """
 
-    live = False
+    Raises:
+        ConfigError: ``fps`` is not a positive, finite number.
+        ValueError: ``camera`` or ``prefix`` unknown.
+    """
 
     def __init__(
         self,
@@ -54,80 +59,33 @@ class NyuDepthFolderDevice(DeviceBase):
         realtime: bool = False,
         intrinsics: Intrinsics = NYU_INTRINSICS,
         with_rgb: bool = True,
+        loop: bool = False,
     ) -> None:
         if camera not in (1, 2, 3):
             raise ValueError(f"NYU has cameras 1, 2 and 3, got {camera}")
         if prefix not in ("depth", "synthdepth"):
             raise ValueError(f"prefix must be 'depth' or 'synthdepth', got {prefix!r}")
-        if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps}")
-        self.path = Path(path)
+        super().__init__(path, fps, realtime, loop, kind="NYU folder", unit="depth frames")
         self.name = f"nyu:{self.path.name or self.path}:{prefix}_{camera}"
         self.camera = camera
         self.prefix = prefix
-        self.fps = float(fps)
-        self.realtime = realtime
         self.with_rgb = with_rgb
-        self.files: list[Path] = []
         self._pattern = re.compile(rf"{prefix}_{camera}_(\d+)\.png", re.IGNORECASE)
         self._camera = CameraForSize(self.name, intrinsics, 60.0)
-        self._open = False
-        self._index = 0
-        self._pacer = Pacer()
 
-    @property
-    def frame_count(self) -> int:
-        return len(self.files)
-
-    def open(self) -> None:
-        """List the depth images.
-
-        Raises:
-            DeviceNotFoundError: no folder at ``path``.
-            RecordingError: the folder holds no ``{prefix}_{camera}_*.png``.
-        """
-        if self._open:
-            return
-        if not self.path.is_dir():
-            what = "is a file, not a folder" if self.path.exists() else "does not exist"
-            raise DeviceNotFoundError(f"NYU folder {self.path} {what}: check the path")
+    def _list(self) -> list[Path]:
         numbered = [(int(m.group(1)), p) for p in self.path.iterdir()
                     if (m := self._pattern.fullmatch(p.name)) and p.is_file()]  # fmt: skip
         if not numbered:
             raise RecordingError(f"no {self.prefix}_{self.camera}_NNNNNNN.png files in {self.path}: "
                                  "point at an NYU test/ or train/ folder")  # fmt: skip
-        self.files = [p for _, p in sorted(numbered)]
-        self._index = 0
-        self._pacer = Pacer()
-        self._open = True
-        log.info("%s: %d depth frames at %.2f fps", self.name, len(self.files), self.fps)
+        return [p for _, p in sorted(numbered)]
 
-    def read(self) -> FrameSet | None:
-        """The next frame, or None after the last one.
-
-        Raises:
-            RecordingError / UnsupportedSourceError: a depth or colour image cannot be decoded, or
-                is not in NYU's format (the message names the file).
-            RuntimeError: the device is not open.
-        """
-        if not self._open:
-            raise self._not_open()
-        if self._index >= len(self.files):
-            return None
-        file = self.files[self._index]
+    def _frame(self, file: Path, index: int, timestamp: float) -> Frame:
         depth = load_nyu_depth(file)
         image = self._colour(file, depth.shape)
-        timestamp = self._index / self.fps
-        if self.realtime:
-            self._pacer.wait(timestamp)
         camera = self._camera(depth.shape[1], depth.shape[0])
-        frame = Frame(image, timestamp, self._index, camera, depth=depth)
-        self._index += 1
-        return FrameSet.single(frame)
-
-    def close(self) -> None:
-        """Forget the listing; safe to call more than once."""
-        self._open = False
+        return Frame(image, timestamp, index, camera, depth=depth)
 
     def _colour(self, depth_file: Path, shape: tuple[int, ...]) -> np.ndarray:
         rgb_file = depth_file.with_name("rgb" + depth_file.name[len(self.prefix):])

@@ -6,13 +6,15 @@ import glob
 import logging
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import cv2
 
 from tracker.core.structures import Frame, FrameSet, Intrinsics
 
 from devices._common import CameraForSize, DeviceBase, to_rgb
-from tracker.core.errors import DeviceDisconnectedError, DeviceNotFoundError
+from tracker.core.errors import ConfigError, DeviceDisconnectedError, DeviceNotFoundError
 
 __all__ = ["WebcamDevice"]
 
@@ -41,7 +43,13 @@ class WebcamDevice(DeviceBase):
     indices counting delivered frames from 0. ``live`` is True: readers keep only the newest frame.
 
     A blocking read is bounded by the backend's own timeout (V4L2: 10 s); a failed read is retried
-    for about 0.5 s before :class:`DeviceDisconnectedError` is raised.
+    for about 0.5 s before :class:`DeviceDisconnectedError` is raised. OpenCV's own log lines about
+    a camera it cannot open (``[ WARN:0@...] global cap_v4l.cpp ... can't open camera by index``)
+    are silenced while the camera is opened, unless this module logs at DEBUG: :meth:`open` raises
+    :class:`DeviceNotFoundError` with the devices present instead.
+
+    Raises:
+        ConfigError: ``fps`` is not a positive, finite number.
     """
 
     live = True
@@ -55,6 +63,9 @@ class WebcamDevice(DeviceBase):
         intrinsics: Intrinsics | None = None,
         hfov_deg: float = 60.0,
     ) -> None:
+        if not (math.isfinite(fps) and fps > 0):
+            raise ConfigError(f"webcam:{index_or_path}: the frame rate to request (--fps) must be a positive number "
+                              f"of frames per second, got {fps}")  # fmt: skip
         self.source = index_or_path
         self.name = f"webcam:{index_or_path}"
         self.width, self.height, self.fps = int(width), int(height), float(fps)
@@ -74,7 +85,8 @@ class WebcamDevice(DeviceBase):
         """
         if self._cap is not None:
             return
-        cap = cv2.VideoCapture(self.source)
+        with _opencv_log_silenced(not log.isEnabledFor(logging.DEBUG)):
+            cap = cv2.VideoCapture(self.source)
         if not cap.isOpened():
             cap.release()
             raise DeviceNotFoundError(self._not_found_message())
@@ -148,3 +160,22 @@ class WebcamDevice(DeviceBase):
             f"cannot open camera {self.source!r} ({hint}): check the device path or URL "
             "(`ls /dev/video*`) and that no other program is using the camera"
         )
+
+
+@contextmanager
+def _opencv_log_silenced(silence: bool = True) -> Iterator[None]:
+    """While active (and ``silence``), OpenCV's own logging is off (process-wide), then restored.
+
+    Opening a camera that is absent makes every capture backend OpenCV tries log its failure
+    (V4L2, FFmpeg, Orbbec), several lines on stderr that :meth:`WebcamDevice.open` replaces with
+    one :class:`DeviceNotFoundError`.
+    """
+    if not silence:
+        yield
+        return
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)

@@ -47,6 +47,7 @@ __all__ = [
     "ICVL_INTRINSICS",
     "load_nyu_depth",
     "load_icvl_depth",
+    "decode_image_file",
     "uvd_to_xyz",
     "xyz_to_uvd",
     "uvd_to_camera",
@@ -153,13 +154,33 @@ def _decode(path: str | os.PathLike[str]) -> np.ndarray:
     file = Path(path)
     if not file.is_file():
         raise DeviceNotFoundError(f"depth image {file} {_why_not_a_file(file)}: check the path")
+    return decode_image_file(file, cv2.IMREAD_UNCHANGED, "depth image")
+
+
+def decode_image_file(file: Path, flags: int, what: str = "image") -> np.ndarray:
+    """The image in ``file`` decoded by OpenCV (``cv2.imdecode`` with ``flags``, e.g.
+    ``cv2.IMREAD_COLOR`` -> BGR uint8, ``cv2.IMREAD_UNCHANGED`` -> as stored). The one image-file
+    reader of the data engine and the folder sources (:mod:`devices.image_folder`, :mod:`devices.nyu`).
+
+    The bytes are read with NumPy and decoded in memory rather than with ``cv2.imread``, so paths
+    with non-ASCII characters work on Windows too.
+
+    Args:
+        file: the image file.
+        flags: ``cv2.IMREAD_*`` flags.
+        what: what the file is, for the messages ("image", "depth image").
+
+    Raises:
+        RecordingError: the file cannot be read, or is empty, corrupt or not an image (the message
+            names it).
+    """
     try:
-        data = np.fromfile(file, dtype=np.uint8)  # imdecode rather than imread: non-ASCII paths on Windows
+        data = np.fromfile(file, dtype=np.uint8)
     except OSError as e:
-        raise RecordingError(f"cannot read depth image {file}: {e.strerror or e}") from e
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        raise RecordingError(f"cannot read {what} {file}: {e.strerror or e}") from e
+    image = cv2.imdecode(data, flags) if data.size else None
     if image is None:
-        raise RecordingError(f"cannot decode depth image {file}: empty, corrupt or not an image")
+        raise RecordingError(f"cannot decode {what} {file}: empty, corrupt or not an image; remove or replace it")
     return image
 
 

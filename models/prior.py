@@ -330,8 +330,7 @@ class PosePrior:
         except ModelError:
             raise
         except Exception as e:  # KeyError, ValueError (pickled / not .npz), BadZipFile, EOFError, PriorError, ...
-            raise ModelError(f"{file} is not a handtrack pose prior ({type(e).__name__}: {e}); "
-                             "re-run scripts/fit_priors.py") from e  # fmt: skip
+            raise ModelError(f"{file} is not a handtrack pose prior ({type(e).__name__}: {e})") from e
 
 
 # --- Fitting ---------------------------------------------------------------------------------------------

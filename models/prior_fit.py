@@ -31,6 +31,7 @@ import numpy as np
 from models.depth_datasets import read_labels, uvd_to_xyz
 from models.benchmark_data import benchmark_params, dev_split, load_ground_truth, prediction_paths
 from tracker.core.data_root import data_root
+from tracker.core.metrics import sequence_joint_errors
 from models.prior import PosePrior, fit_prior
 
 K_CANDIDATES = {"nyu": (8, 12, 16, 20, 24, 28), "icvl": (8, 12, 16, 20, 24, 28), "mediapipe": (10, 18, 26, 34, 42, 50)}
@@ -64,7 +65,7 @@ def _cv_select(gt: np.ndarray, inputs: list[np.ndarray], layout: str, ks: tuple[
             ratios = []
             for x, out in zip(inputs, full):
                 blended = x + s * (out - x)
-                ratios.append(np.linalg.norm(blended - gt, axis=-1).mean() / np.linalg.norm(x - gt, axis=-1).mean())
+                ratios.append(sequence_joint_errors(blended, gt).mean() / sequence_joint_errors(x, gt).mean())
             mean, worst = float(np.mean(ratios)), float(np.max(ratios))
             table[f"k={k},s={s}"] = {"mean_ratio": mean, "max_ratio": worst}
             if worst <= 1.0 and mean < best[2]:
@@ -136,8 +137,8 @@ def fit_layout(layout: str, report: dict | None = None) -> PosePrior:
             report["realworld_validation"] = {
                 "frames": int(len(val)),
                 "gt_reconstruction_mm": float(prior.residual(real[val]).mean()),
-                "noisy_mm": float(np.linalg.norm(v_noisy - real[val], axis=-1).mean()),
-                "noisy_after_prior_mm": float(np.linalg.norm(prior.project(v_noisy) - real[val], axis=-1).mean()),
+                "noisy_mm": float(sequence_joint_errors(v_noisy, real[val]).mean()),
+                "noisy_after_prior_mm": float(sequence_joint_errors(prior.project(v_noisy), real[val]).mean()),
             }  # fmt: skip
     else:
         raise ValueError(f"no shipped prior recipe for layout {layout!r}")

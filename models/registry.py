@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import pickle
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -213,9 +214,10 @@ def read_torch_checkpoint(file: str | Path) -> dict[str, Any]:
         raise ModelError(f"no weights file at {file}")
     try:
         blob = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:  # UnpicklingError, EOFError, RuntimeError (zip), ValueError, ...: all mean "corrupt"
-        raise ModelError(f"{file} is not a readable torch checkpoint (truncated or corrupt? "
-                         f"{type(e).__name__}: {_short(e)})") from e  # fmt: skip
+    except Exception as e:  # UnpicklingError, EOFError, RuntimeError (zip), OSError, ...: all mean "corrupt"
+        # torch's UnpicklingError text suggests weights_only=False, which is no fix for a corrupt file
+        detail = type(e).__name__ if isinstance(e, pickle.UnpicklingError) else f"{type(e).__name__}: {_short(e)}"
+        raise ModelError(f"{file} is not a readable torch checkpoint (truncated or corrupt? {detail})") from e
     if not isinstance(blob, dict):
         raise ModelError(f"{file} holds a {type(blob).__name__}, not a handtrack checkpoint (a dict)")
     return blob
@@ -263,6 +265,15 @@ def _load_prior(entry: Pretrained, file: Path, device: torch.device | None) -> A
     return prior
 
 
+#: What a file of each kind holds, for messages.
+_WHAT: Final[dict[str, str]] = {
+    "v2v": "V2V-PoseNet weights",
+    "refpoint": "RefPointNet weights",
+    "refiner": "joint refiner weights",
+    "hamuco": "HaMuCo fusion weights",
+    "prior": "pose prior",
+}
+
 _LOADERS: Final[dict[str, Callable[[Pretrained, Path, Any], Any]]] = {
     "v2v": _load_v2v,
     "refpoint": _load_v2v,
@@ -306,7 +317,7 @@ def load_pretrained(name: str, device: str | torch.device | None = None, *, path
     with _on_disk(entry, path) as file:
         source = f"the shipped {entry.name} weights" if path is None else f"{entry.name} weights"
         if not file.is_file():
-            raise ModelError(f"{source}: no weights file at {file}; {entry.make}")
+            raise ModelError(f"{source}: no {_WHAT[entry.kind]} file at {file}; {entry.make}")
         try:
             return _LOADERS[entry.kind](entry, file, torch_device)
         except ModelError as e:

@@ -6,7 +6,7 @@ A training sample is made in two steps:
    seed ``base_seed + index`` (seeds below :data:`EVAL_SEED_BASE` only), render one of its frames
    with sensor-like depth noise (:data:`models.synthetic.SENSOR_LIKE`) and, for a share of the
    samples, a wall behind the hand; emulate a hand detector by seeding
-   :func:`models.v2v_infer.hand_reference_point` with the mean of the 21 joints plus Gaussian jitter;
+   :func:`models.depth_crop.hand_reference_point` with the mean of the 21 joints plus Gaussian jitter;
    keep the depth readings that any augmentation below can bring into the cube, cropped to their
    bounding box (a :class:`HandCrop`, small enough to keep thousands in memory: :class:`CropBank`).
 2. **Sample** (:func:`make_sample`, deterministic by its generator): the paper's augmentation on the
@@ -42,7 +42,8 @@ from kernels import depth_to_points, gaussian_heatmaps, voxelize_points
 from models.render import RenderConfig
 from models.synthetic import SENSOR_LIKE, SceneConfig, render_view, sample_scene
 
-from models.v2v_infer import hand_reference_point
+from models.depth_crop import hand_reference_point, intrinsics_of
+from tracker.core.structures import Intrinsics
 
 __all__ = [
     "EVAL_SEED_BASE",
@@ -82,7 +83,7 @@ class V2VDataConfig:
         frames_per_scene: frames of each drawn scene; one of them is rendered.
         base_seed: first scene seed (scene seed = ``base_seed + crop index``).
         detector_jitter_mm: std of the Gaussian error of the emulated detector's seed point, mm.
-        com_region_mm: region of the centre of mass (:func:`models.v2v_infer.hand_reference_point`).
+        com_region_mm: region of the centre of mass (:func:`models.depth_crop.hand_reference_point`).
         com_iterations: centre-of-mass steps of the reference point.
         rotation_deg: augmentation: rotation about the camera z axis, uniform in +-this.
         scale: augmentation: uniform scale range.
@@ -221,15 +222,15 @@ def render_hand_frame(index: int, config: V2VDataConfig = V2VDataConfig(), scene
 def crop_around(depth: np.ndarray, K: np.ndarray, joints: np.ndarray, ref: np.ndarray, count: int, index: int,
                 config: V2VDataConfig) -> HandCrop:
     """The :class:`HandCrop` of a full depth image: readings within reach of the cube around ``ref``."""
-    fx, fy, cx, cy = float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2])
+    fx, fy, cx, cy = intrinsics_of(K)
     hxy, hz = config.crop_half_extent()
     z = depth.astype(np.float64)
     H, W = depth.shape
-    cols = (np.arange(W) + 0.5 - cx) / fx
-    rows = (np.arange(H) + 0.5 - cy) / fy
+    centres = np.stack(np.broadcast_arrays(np.arange(W)[None, :] + 0.5, np.arange(H)[:, None] + 0.5), axis=-1)
+    rays = Intrinsics(fx, fy, cx, cy, W, H).unproject(centres, 1.0)  # (H, W, 3): each pixel centre at Z = 1 mm
     keep = (depth > 0) & (np.abs(z - ref[2]) <= hz)
-    keep &= np.abs(cols[None, :] * z - ref[0]) <= hxy
-    keep &= np.abs(rows[:, None] * z - ref[1]) <= hxy
+    keep &= np.abs(rays[..., 0] * z - ref[0]) <= hxy
+    keep &= np.abs(rays[..., 1] * z - ref[1]) <= hxy
     rr = np.flatnonzero(keep.any(1))
     cc = np.flatnonzero(keep.any(0))
     if rr.size == 0:

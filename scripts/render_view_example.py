@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
-    from tracker.view.view import TrackerView, use_backend
+    from tracker.view import TrackerView, use_backend
 
     use_backend(headless=True)
     result, stats = example_result()

@@ -75,6 +75,7 @@ from models.refiner import (  # noqa: E402
 )
 from models.v2v import atomic_torch_save  # noqa: E402
 from tracker.core.joints import common_joints  # noqa: E402
+from tracker.core.metrics import sequence_joint_errors  # noqa: E402
 
 HOLDOUT_FRACTION = 0.2
 BLEND_GRID = tuple(round(0.1 * k, 1) for k in range(11))
@@ -259,7 +260,7 @@ def method_errors(refiner: JointRefiner | None, data: BenchmarkData, frames: np.
     if refiner is None:
         for b in blends:
             for k, m in enumerate(names):
-                out[b][m] = float(np.linalg.norm(stacked[k * len(frames):(k + 1) * len(frames)] - gt, axis=-1).mean())
+                out[b][m] = float(sequence_joint_errors(stacked[k * len(frames):(k + 1) * len(frames)], gt).mean())
         return out
     saved = refiner.blend
     refiner.blend = 1.0
@@ -268,7 +269,7 @@ def method_errors(refiner: JointRefiner | None, data: BenchmarkData, frames: np.
     for b in blends:
         mixed = stacked + b * (full - stacked)
         for k, m in enumerate(names):
-            out[b][m] = float(np.linalg.norm(mixed[k * len(frames):(k + 1) * len(frames)] - gt, axis=-1).mean())
+            out[b][m] = float(sequence_joint_errors(mixed[k * len(frames):(k + 1) * len(frames)], gt).mean())
     return out
 
 

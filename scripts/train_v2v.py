@@ -57,6 +57,7 @@ from models.v2v_data import (  # noqa: E402
     render_hand_crop,
 )
 from models.v2v_infer import RefPointRefiner, V2VEstimator  # noqa: E402
+from tracker.core.metrics import sequence_joint_errors  # noqa: E402
 
 
 class IndexRange(Sampler[int]):
@@ -135,7 +136,7 @@ def validate(model: torch.nn.Module, arch: str, es, refs: np.ndarray, device: to
             for s in range(0, len(es), batch):
                 e = est.estimate_batch(es.depth[s:s + batch], es.K[s:s + batch], refs[s:s + batch])
                 joints[s:s + batch] = e.joints
-            err = np.linalg.norm(joints - es.joints, axis=-1)
+            err = sequence_joint_errors(joints, es.joints)
             ok = np.isfinite(err).all(1)
             return {"val_mean_mm": float(err[ok].mean()) if ok.any() else float("nan"),
                     "val_median_mm": float(np.median(err[ok])) if ok.any() else float("nan"),

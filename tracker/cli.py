@@ -1,13 +1,18 @@
-#!/usr/bin/env python
-"""handtrack: track hands in 3D from a webcam, a video, an image folder or the bundled demo.
+"""``handtrack``: track hands in 3D from a camera, a rig or a recording, show, record or export them.
 
-Examples:
-  python run_tracker.py                         # first webcam, or the bundled demo without one
-  python run_tracker.py --source webcam:1 --calib my_cam.json
-  python run_tracker.py --source clip.mp4 --no-view --export joints.jsonl
-  python run_tracker.py --source demo --no-view --save-video out/demo_view.mp4
-  python run_tracker.py --source rig:my_rig.toml --export world.jsonl   # multi-camera rig, world frame
-  python run_tracker.py --source synthetic:3:ring:4 --prior --refine    # synthetic 4-camera rig
+Examples::
+
+  handtrack                                   # a connected RealSense, else webcam 0, else the bundled demo
+  handtrack --source webcam:1 --calib my_cam.json
+  handtrack --source clip.mp4 --no-view --export joints.jsonl
+  handtrack --source demo --no-view --save-video out/demo_view.mp4
+  handtrack --source rig:my_rig.toml --export world.jsonl      # multi-camera rig, world frame
+  handtrack --config run.toml --max-hands 1                     # a config file, a flag overriding it
+  handtrack --print-config > run.toml                           # every option with its value
+
+Options come from the defaults of :class:`tracker.config.TrackerConfig`, then ``--config FILE``,
+then the flags. Errors end with one log line and an exit code (:data:`EXIT_CODES`), never a
+traceback. ``python run_tracker.py`` in a checkout is the same command.
 """
 
 from __future__ import annotations
@@ -18,15 +23,29 @@ import logging
 import signal
 import sys
 import threading
-from pathlib import Path
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tracker.core.errors import (
+    AcceleratorError,
+    CalibrationError,
+    ConfigError,
+    DeviceDisconnectedError,
+    DeviceError,
+    EstimatorError,
+    HandtrackError,
+    ModelError,
+    OutputError,
+    RecordingError,
+    ViewError,
+)
 
 if TYPE_CHECKING:
-    from tracker.runtime.loop import Channel
-    from tracker.io.sources import SourceSpec
-    from tracker.runtime.stats import LoopStats
+    from tracker.config import TrackerConfig
     from tracker.core.structures import FrameResult
+    from tracker.runtime.loop import Channel
+    from tracker.runtime.stats import LoopStats
 
 log = logging.getLogger("handtrack")
 
@@ -35,119 +54,175 @@ class Exit(enum.IntEnum):
     """Process exit codes; each says what failed."""
 
     OK = 0
-    USAGE = 2  # bad command-line arguments (argparse uses 2 as well)
+    USAGE = 2  # bad command-line arguments or configuration (argparse uses 2 as well)
     SOURCE = 3  # camera / file / folder not found or not a supported kind
     RECORDING = 4  # a recording that cannot be decoded
     DISCONNECTED = 5  # a live camera stopped delivering frames
     CALIBRATION = 6  # intrinsics / calibration file missing or malformed
-    VIEW = 7  # the requested view or video output cannot be created
+    OUTPUT = 7  # the view, the video or the export cannot be created or written
     ACCEL = 8  # --device cuda without a usable CUDA device
-    MODEL = 9  # a model asked for (--prior, --refine, --fusion learned, --v2v-weights) cannot be loaded
-    INTERRUPTED = 130  # Ctrl-C
+    MODEL = 9  # a model asked for (--prior, --refine, --fusion learned, --v2v-weights) cannot be loaded or run
+    INTERRUPTED = 130  # Ctrl-C / SIGTERM
+
+
+#: Each error family -> its exit code; the first entry whose class matches wins (subclasses first).
+EXIT_CODES: tuple[tuple[type[BaseException], Exit], ...] = (
+    (ConfigError, Exit.USAGE),
+    (DeviceDisconnectedError, Exit.DISCONNECTED),
+    (RecordingError, Exit.RECORDING),
+    (DeviceError, Exit.SOURCE),
+    (CalibrationError, Exit.CALIBRATION),
+    (ViewError, Exit.OUTPUT),
+    (OutputError, Exit.OUTPUT),
+    (AcceleratorError, Exit.ACCEL),
+    (ModelError, Exit.MODEL),
+    (EstimatorError, Exit.MODEL),
+)
+
+
+def exit_code(error: BaseException) -> Exit:
+    """The exit code of an error (:data:`EXIT_CODES`); an unexpected HandtrackError is a usage error."""
+    for cls, code in EXIT_CODES:
+        if isinstance(error, cls):
+            return code
+    return Exit.USAGE
+
+
+_AUTO_HELP = ("auto (default): a connected RealSense (RGB-D), else webcam 0, else the bundled demo "
+              "recording when no camera can be opened")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser. Every option defaults to "not given" (``argparse.SUPPRESS``), so that
+    only the flags on the command line override the config file; the defaults shown are
+    :class:`~tracker.config.TrackerConfig`'s."""
+    S = argparse.SUPPRESS
     p = argparse.ArgumentParser(
         prog="handtrack",
         description="Track hands in 3D (21 joints: pixels + millimetres in the camera frame) and show, "
         "record or export them. With no camera attached it plays the bundled demo recording.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="exit codes: " + ", ".join(f"{e.value} {e.name.lower()}" for e in Exit),
+        argument_default=S,
     )
+    cfg = p.add_argument_group("configuration")
+    cfg.add_argument("--config", type=Path, metavar="FILE",
+                     help="TOML file of options (see --print-config); flags given here override it")  # fmt: skip
+    cfg.add_argument("--print-config", action="store_true",
+                     help="print the effective configuration as TOML and exit")  # fmt: skip
+
     src = p.add_argument_group("input")
-    src.add_argument("--source", default="auto",
-                     help="auto (default: webcam 0, else the demo), demo, webcam[:N | :/dev/videoN], "
-                          "realsense[:SERIAL], synthetic[:SEED[:LAYOUT:N[@VIEW]]], rig:RIG.toml, a video file, "
-                          "a recording (.db3/.bag), or a folder of images")  # fmt: skip
-    src.add_argument("--intrinsics", "--calib", dest="calib", metavar="FILE",
+    src.add_argument("--source",
+                     help=f"{_AUTO_HELP}; demo; webcam[:N | :/dev/videoN]; realsense[:SERIAL]; "
+                          "synthetic[:SEED[:LAYOUT:N[@VIEW]]]; rig:RIG.toml; a video file; a RealSense recording "
+                          "(.db3/.bag); or a folder of images")  # fmt: skip
+    src.add_argument("--intrinsics", "--calib", dest="calib", type=Path, metavar="FILE",
                      help="camera calibration (JSON fx/fy/cx/cy, OpenCV YAML/XML, or aniposelib TOML); "
                           "without it a default from --hfov is used and 3D is approximate")  # fmt: skip
-    src.add_argument("--hfov", type=float, default=60.0, metavar="DEG",
-                     help="horizontal field of view assumed without a calibration (default 60)")  # fmt: skip
-    src.add_argument("--width", type=int, default=640, help="webcam width to request (default 640)")
-    src.add_argument("--height", type=int, default=480, help="webcam height to request (default 480)")
-    src.add_argument("--fps", type=float, default=30.0,
+    src.add_argument("--hfov", type=float, metavar="DEG",
+                     help="horizontal field of view assumed without a calibration, in (1, 179) (default 60)")  # fmt: skip
+    src.add_argument("--width", type=int, help="webcam width to request (default 640)")
+    src.add_argument("--height", type=int, help="webcam height to request (default 480)")
+    src.add_argument("--fps", type=float,
                      help="webcam frame rate to request; image-folder playback rate (default 30)")  # fmt: skip
-    src.add_argument("--speed", choices=("auto", "realtime", "max"), default="auto",
+    src.add_argument("--speed", choices=("auto", "realtime", "max"),
                      help="playback pace of files: recorded speed or as fast as possible "
                           "(auto: realtime with a window, max otherwise)")  # fmt: skip
     src.add_argument("--loop", action="store_true",
-                     help="play a video file again when it ends (the demo loops by itself in a window)")  # fmt: skip
+                     help="play a video file, recording or image folder again when it ends (the demo loops by "
+                          "itself in a window)")  # fmt: skip
     src.add_argument("--mirror", action="store_true",
                      help="the images are mirrored (selfie view): keeps left/right labels anatomical")  # fmt: skip
 
     trk = p.add_argument_group("tracking")
-    trk.add_argument("--max-hands", type=int, default=2, help="most hands tracked at once (default 2)")
-    trk.add_argument("--model", choices=("lite", "full"), default="full",
+    trk.add_argument("--max-hands", type=int, help="most hands tracked at once (default 2)")
+    trk.add_argument("--model", choices=("lite", "full"),
                      help="MediaPipe landmark model: lite is faster, full more accurate (default full)")  # fmt: skip
-    trk.add_argument("--estimator", choices=("fused", "v2v", "mediapipe"), default="fused",
+    trk.add_argument("--estimator", choices=("fused", "v2v", "mediapipe"),
                      help="fused (default): MediaPipe 2D placed in 3D with the depth image when the source has "
                           "one (RealSense, synthetic), V2V-PoseNet on depth for hands RGB misses, RGB-only "
                           "without depth; v2v: V2V-PoseNet on the depth image for every hand (crops seeded by "
                           "MediaPipe when colour is present, else tracked / segmented in depth); mediapipe: RGB "
                           "only, ignore depth")  # fmt: skip
-    trk.add_argument("--v2v-weights", type=Path, default=None, metavar="FILE",
-                     help="V2V-PoseNet weights (default: the shipped models/weights/v2v_light.pt)")  # fmt: skip
-    trk.add_argument("--smoothing", default="medium", metavar="PRESET|MIN_CUTOFF,BETA",
+    trk.add_argument("--v2v-weights", type=Path, metavar="FILE",
+                     help="V2V-PoseNet weights (default: the shipped v2v_light checkpoint)")  # fmt: skip
+    trk.add_argument("--smoothing", metavar="PRESET|MIN_CUTOFF,BETA",
                      help="One Euro smoothing: off, low, medium (default), high, or MIN_CUTOFF,BETA[,D_CUTOFF] "
                           "(Hz, 1/unit)")  # fmt: skip
-    trk.add_argument("--hand-scale", type=float, default=1.0,
+    trk.add_argument("--hand-scale", type=float,
                      help="your hand's size relative to an average adult hand; fixes the absolute depth "
                           "(default 1.0)")  # fmt: skip
-    trk.add_argument("--prior", nargs="?", const=True, default=False, type=Path, metavar="FILE",
-                     help="pull the 3D joints towards a pose prior (default file: the shipped "
-                          "models/weights/prior_mp21.npz)")  # fmt: skip
-    trk.add_argument("--refine", nargs="?", const=True, default=False, type=Path, metavar="FILE",
-                     help="masked joint refiner on the 3D joints (default file: the shipped "
-                          "models/weights/refiner_mp21.pt)")  # fmt: skip
-    trk.add_argument("--fusion", choices=("ransac", "dlt", "learned"), default="ransac",
-                     help="rig sources: how the views' 2D joints become one world-frame hand: ransac (default; "
-                          "robust to a view's bad detection), dlt (weighted least squares over all views), "
-                          "learned (the HaMuCo-style fusion network, models/weights/hamuco.pt)")  # fmt: skip
-    trk.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    trk.add_argument("--prior", nargs="?", const=True, type=Path, metavar="FILE",
+                     help="pull the 3D joints towards a pose prior (default file: the shipped 21-joint prior)")  # fmt: skip
+    trk.add_argument("--refine", nargs="?", const=True, type=Path, metavar="FILE",
+                     help="masked joint refiner on the 3D joints (default file: the shipped mp21 refiner)")  # fmt: skip
+    trk.add_argument("--fusion", choices=("ransac", "dlt", "learned"),
+                     help="rig sources only: how the views' 2D joints become one world-frame hand: ransac "
+                          "(default; robust to a view's bad detection), dlt (weighted least squares over all "
+                          "views), learned (the HaMuCo-style fusion network)")  # fmt: skip
+    trk.add_argument("--device", choices=("auto", "cpu", "cuda"),
                      help="where torch models run (auto: CUDA when available)")  # fmt: skip
 
     out = p.add_argument_group("output")
     out.add_argument("--no-view", action="store_true", help="no window (headless)")
-    out.add_argument("--save-video", metavar="PATH",
+    out.add_argument("--save-video", type=Path, metavar="PATH",
                      help="write the view to a video (.mp4/.avi) or PNG frames (a folder or .png); works headless")  # fmt: skip
-    out.add_argument("--export", metavar="FILE", help="write joints per frame to .jsonl, .csv or .npz")
+    out.add_argument("--export", type=Path, metavar="FILE", help="write joints per frame to .jsonl, .csv or .npz")
     out.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     out.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
 
 
-def is_rig_source(spec: SourceSpec) -> bool:
-    """True for sources that deliver several views per frame set: ``rig:RIG.toml`` and whole
-    synthetic rigs (``synthetic:SEED:desk|ring:N`` without ``@VIEW``)."""
-    if spec.kind == "rig":
-        return True
-    return spec.kind == "synthetic" and isinstance(spec.target, tuple) and spec.target[1] != "single" \
-        and spec.view is None
+#: flag -> dotted config key (flags whose value is taken as it is)
+_FLAG_KEYS: dict[str, str] = {
+    "source": "source.source",
+    "calib": "source.calibration",
+    "hfov": "source.hfov_deg",
+    "width": "source.width",
+    "height": "source.height",
+    "fps": "source.fps",
+    "speed": "source.speed",
+    "loop": "source.loop",
+    "mirror": "landmarks.mirrored",
+    "max_hands": "landmarks.max_hands",
+    "estimator": "depth.estimator",
+    "v2v_weights": "depth.v2v.weights",
+    "hand_scale": "lift.hand_scale",
+    "fusion": "fusion.method",
+    "device": "device",
+    "save_video": "output.save_video",
+    "export": "output.export",
+    "frames": "output.frames",
+}
 
 
-def check_rig_calibrated(path: str) -> None:
-    """Raise :class:`tracker.io.intrinsics.CalibrationError` for a rig file without a calibration whose
-    cameras do not bring their own extrinsics (only synthetic views do): it could capture but not
-    triangulate."""
-    from tracker.core.errors import CalibrationError
-    from tracker.io.rig_file import load_rig
+def config_from_args(args: argparse.Namespace) -> TrackerConfig:
+    """Defaults, then ``--config``, then the flags given.
 
-    rig = load_rig(path)
-    if rig.calibration is None and not all(c.source.lower().startswith("synthetic") for c in rig.cameras):
-        raise CalibrationError(f"rig {path} has no calibration = \"...\" file, so its cameras' positions are "
-                               f"unknown: calibrate it first (python -m tracker.calibration.calibrate --rig {path}, see README)")
+    Raises:
+        ConfigError: a bad file or value (the message names the option).
+    """
+    from tracker.config import TrackerConfig, load_config, override
+    from tracker.post.one_euro import parse_smoothing
 
-
-def resolve_torch_device(choice: str) -> str:
-    """'auto' -> 'cuda' when available else 'cpu'. Raises RuntimeError for an unusable 'cuda'."""
-    import torch
-
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda: torch sees no CUDA device (install a CUDA build of torch, check nvidia-smi)")
-    if choice == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return choice
+    given = vars(args)
+    config = load_config(given["config"]) if "config" in given else TrackerConfig()
+    changes: dict[str, Any] = {key: given[flag] for flag, key in _FLAG_KEYS.items() if flag in given}
+    if "model" in given:
+        changes["landmarks.model_complexity"] = 0 if given["model"] == "lite" else 1
+    if "smoothing" in given:
+        try:
+            changes["smoothing"] = parse_smoothing(given["smoothing"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
+    for flag, table in (("prior", "prior"), ("refine", "refiner")):
+        if flag in given:
+            changes[f"{table}.enabled"] = True
+            if given[flag] is not True:
+                changes[f"{table}.path"] = given[flag]
+    if given.get("no_view"):
+        changes["output.view"] = False
+    return override(config, **changes)
 
 
 def _run_view(
@@ -156,7 +231,7 @@ def _run_view(
     results: Channel,
     stop: threading.Event,
     show: bool,
-    video_path: str | None,
+    video_path: Path | None,
     fps: float,
 ) -> None:
     """Main-thread view: a window (``show``) and/or a recording of the rendered view.
@@ -164,9 +239,10 @@ def _run_view(
     Returns when the window is closed, ``stop`` is set, or (headless) the pipeline has finished
     and every result has been drawn.
     """
-    from tracker.view.view import TrackerView, VideoRecorder, run_window
+    from tracker.sinks.video import VideoRecorder
+    from tracker.view import TrackerView, run_window
 
-    recorder = VideoRecorder(video_path, fps=fps) if video_path else None
+    recorder = VideoRecorder(str(video_path), fps=fps) if video_path else None
     view = TrackerView(show=show)
 
     def draw(result: FrameResult) -> None:
@@ -201,136 +277,102 @@ def _run_view(
             log.info("wrote %s", video_path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
-    if args.v2v_weights is not None and not args.v2v_weights.is_file():
-        log.error("--v2v-weights %s: no such file (train one with `python scripts/train_v2v.py`)", args.v2v_weights)
-        return Exit.MODEL
+def _choose_view(config: TrackerConfig) -> bool:
+    """Whether a window opens (False: headless). Checks the headless renderer when a video is asked for.
 
-    from tracker.core.errors import DeviceDisconnectedError, DeviceError, RecordingError
-    from tracker.sinks.export import open_exporter
-    from tracker.stages.depth_lift import DepthLiftConfig
-    from tracker.core.errors import CalibrationError
-    from tracker.io.intrinsics import load_intrinsics
-    from tracker.runtime.loop import Channel, StreamingLoop
-    from tracker.stages.landmarks import MediaPipeConfig
-    from tracker.stages.lift import LiftConfig
-    from tracker.post.one_euro import parse_smoothing
-    from tracker.sinks.progress import ProgressLog
-    from tracker.io.rig_file import RigFileError
-    from tracker.build import RgbPipelineConfig, build_rgb_pipeline
-    from tracker.fusion.rig import (ModelUnavailableError, RigPipelineConfig, build_rig_pipeline, prior_stage,
-                                      refiner_stage, with_stages)  # fmt: skip
-    from tracker.stages.v2v import V2VStageConfig
-    from tracker.io.sources import SourceOptions, open_source, parse_source
+    Raises:
+        ViewError: ``--save-video`` without any way to render.
+    """
+    from tracker.view import ViewUnavailableError, use_backend
 
-    try:
-        smoothing = parse_smoothing(args.smoothing)
-        mp_config = MediaPipeConfig(max_hands=args.max_hands, model_complexity=0 if args.model == "lite" else 1,
-                                    mirrored=args.mirror)  # fmt: skip
-        lift_config = LiftConfig(hand_scale=args.hand_scale)
-        if args.frames is not None and args.frames < 1:
-            raise ValueError("--frames must be >= 1")
-    except ValueError as exc:
-        log.error("%s", exc)
-        return Exit.USAGE
-
-    try:
-        torch_device = resolve_torch_device(args.device)
-    except RuntimeError as exc:
-        log.error("%s", exc)
-        return Exit.ACCEL
-    log.debug("torch device: %s", torch_device)
-
-    try:
-        intrinsics = load_intrinsics(args.calib) if args.calib else None
-    except (CalibrationError, OSError) as exc:
-        log.error("calibration: %s", exc)
-        return Exit.CALIBRATION
-
-    show = not args.no_view
+    show = config.output.view
     if show:
-        from tracker.view.view import ViewUnavailableError, use_backend
-
         try:
             use_backend(headless=False)
         except ViewUnavailableError as exc:
             log.warning("no window possible (%s); running headless. Use --no-view to silence this.", exc)
             show = False
-    if not show and args.save_video:
-        from tracker.view.view import ViewUnavailableError, use_backend
-
+    if not show and config.output.save_video is not None:
         try:
             use_backend(headless=True)
         except ViewUnavailableError as exc:
-            log.error("cannot render headless for --save-video: %s", exc)
-            return Exit.VIEW
+            raise ViewError(f"cannot render headless for --save-video: {exc}") from exc
+    return show
 
-    realtime = show if args.speed == "auto" else args.speed == "realtime"
-    try:
-        spec = parse_source(args.source)
-        # In a window the demo loops until the window is closed; headless it plays once.
-        loop_playback = args.loop or (show and spec.kind in ("auto", "demo") and args.frames is None)
-        options = SourceOptions(intrinsics, realtime, loop_playback, args.width, args.height, args.fps, args.hfov)
-        if spec.kind == "rig":
-            check_rig_calibrated(str(spec.target))
-        device = open_source(spec, options)
-    except RecordingError as exc:
-        log.error("%s", exc)
-        return Exit.RECORDING
-    except (DeviceError, RigFileError) as exc:
-        log.error("%s", exc)
-        return Exit.SOURCE
-    except CalibrationError as exc:
-        log.error("calibration: %s", exc)
-        return Exit.CALIBRATION
-    log.info("source: %s (%s)", device.name, "live" if device.live else "playback")
 
-    sinks = []
-    exporter = None
-    try:
-        if args.export:
-            exporter = open_exporter(args.export)
-            sinks.append(exporter)
-    except (ValueError, OSError) as exc:
-        device.close()
-        log.error("%s", exc)
-        return Exit.USAGE
+def run(config: TrackerConfig) -> Exit:
+    """Run the tracker as configured until the source ends, ``output.frames`` is reached, the
+    window closes or the process is interrupted.
 
+    Raises:
+        HandtrackError: at start-up (source, calibration, models, outputs); during the run only
+            the source's errors (disconnected camera, corrupt recording).
+    """
+    from tracker.build import build_pipeline
+    from tracker.io.intrinsics import load_intrinsics
+    from tracker.io.rig_file import require_calibration
+    from tracker.io.sources import SourceOptions, open_source, parse_source, views_per_frameset
+    from tracker.sinks.export import open_exporter
+    from tracker.sinks.video import check_video_path
+
+    out = config.output
+    if out.save_video is not None:
+        check_video_path(out.save_video)  # before anything slow: a bad path fails in a second
+    if config.device != "auto":
+        from models import resolve_device
+
+        log.debug("torch device: %s", resolve_device(config.device))
     try:
-        if is_rig_source(spec):
-            log.info("rig source: MediaPipe per view, %s fusion into the world frame", args.fusion)
-            pipeline = build_rig_pipeline(RigPipelineConfig(mediapipe=mp_config, fusion=args.fusion, prior=args.prior,
-                                                            refiner=args.refine, smoothing=smoothing))  # fmt: skip
-        else:
-            depth_config = DepthLiftConfig() if args.estimator in ("fused", "v2v") else None
-            v2v_config = None
-            if args.estimator in ("fused", "v2v"):
-                v2v_config = V2VStageConfig(mode="replace" if args.estimator == "v2v" else "fallback",
-                                            max_hands=args.max_hands,
-                                            device=None if args.device == "auto" else args.device,
-                                            **({"weights": args.v2v_weights} if args.v2v_weights else {}))  # fmt: skip
-            pipeline = build_rgb_pipeline(RgbPipelineConfig(mediapipe=mp_config, lift=lift_config, depth=depth_config,
-                                                            v2v=v2v_config, smoothing=smoothing))  # fmt: skip
-            extra = []
-            if args.prior is not False:
-                extra.append(("prior", prior_stage(None if args.prior is True else args.prior)))
-            if args.refine is not False:
-                extra.append(("refiner", refiner_stage(None if args.refine is True else args.refine)))
-            pipeline = with_stages(pipeline, extra, before="smoothing")
-    except ModelUnavailableError as exc:
-        device.close()
+        intrinsics = load_intrinsics(config.source.calibration) if config.source.calibration else None
+    except OSError as exc:
+        raise CalibrationError(f"calibration {config.source.calibration}: {exc}") from exc
+
+    show = _choose_view(config)
+    src = config.source
+    realtime = show if src.speed == "auto" else src.speed == "realtime"
+    spec = parse_source(src.source)
+    if spec.kind == "rig":
+        require_calibration(str(spec.target))
+    num_views = views_per_frameset(spec)
+    if num_views == 1 and config.fusion.method != "ransac":
+        log.warning("--fusion %s only applies to rig sources (several cameras); ignored for this single-camera "
+                    "source", config.fusion.method)  # fmt: skip
+    # In a window the demo loops until the window is closed; headless it plays once.
+    loop_playback = src.loop or (show and spec.kind in ("auto", "demo") and out.frames is None)
+    options = SourceOptions(intrinsics, realtime, loop_playback, src.width, src.height, src.fps, src.hfov_deg)
+
+    resources: list[Callable[[], None]] = []  # closed in reverse order, whatever happens
+    try:
+        exporter = open_exporter(out.export) if out.export is not None else None
         if exporter is not None:
-            exporter.close()
-        log.error("%s", exc)
-        return Exit.MODEL
-    loop = StreamingLoop(device, pipeline, sinks, max_frames=args.frames)
+            resources.append(exporter.close)
+        if num_views > 1:
+            log.info("rig source: MediaPipe per view, %s fusion into the world frame", config.fusion.method)
+        pipeline = build_pipeline(config, num_views)
+        resources.append(pipeline.close)
+        device = open_source(spec, options)
+        resources.append(device.close)
+        log.info("source: %s (%s)", device.name, "live" if device.live else "playback")
+        return _stream(config, device, pipeline, exporter, show)
+    finally:
+        for close in reversed(resources):
+            close()
+        if out.export is not None and resources:
+            log.info("wrote %s", out.export)
+
+
+def _stream(config: TrackerConfig, device: Any, pipeline: Any, exporter: Any, show: bool) -> Exit:
+    """The streaming loop with its sinks, the view and signal handling (see :func:`run`)."""
+    from tracker.runtime.loop import Channel, StreamingLoop
+    from tracker.sinks.progress import ProgressLog
+
+    out = config.output
+    sinks = [exporter] if exporter is not None else []
+    loop = StreamingLoop(device, pipeline, sinks, max_frames=out.frames)
     stop = threading.Event()
-    wants_view = show or bool(args.save_video)
+    wants_view = show or out.save_video is not None
     # Recording a file keeps every frame for the video; a live window only wants the newest.
-    results: Channel = Channel(latest_only=device.live or not args.save_video, capacity=8)
+    results: Channel = Channel(latest_only=device.live or out.save_video is None, capacity=8)
     if wants_view:
         loop.sinks.append(results.put)  # counters are read when a result is drawn, not per frame here
     if not show:
@@ -339,15 +381,15 @@ def main(argv: list[str] | None = None) -> int:
     code = Exit.OK
     interrupted = threading.Event()
 
-    def on_sigint(*_: object) -> None:
+    def on_signal(*_: object) -> None:
         interrupted.set()
         stop.set()
 
-    previous_sigint = signal.signal(signal.SIGINT, on_sigint)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if wants_view:
             loop.start(stop)
-            _run_view(loop.is_running, loop.snapshot, results, stop, show, args.save_video, args.fps)
+            _run_view(loop.is_running, loop.snapshot, results, stop, show, out.save_video, config.source.fps)
             stop.set()  # window closed: end the pipeline too
             results.close()  # and never leave it waiting to hand over a result nobody will draw
             loop.join()
@@ -355,24 +397,35 @@ def main(argv: list[str] | None = None) -> int:
             loop.run(stop)
         if interrupted.is_set():
             code = Exit.INTERRUPTED
-    except DeviceDisconnectedError as exc:
-        log.error("%s", exc)
-        code = Exit.DISCONNECTED
-    except RecordingError as exc:
-        log.error("%s", exc)
-        code = Exit.RECORDING
     finally:
-        signal.signal(signal.SIGINT, previous_sigint)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         results.close()
         stop.set()
-        device.close()
-        pipeline.close()
-        if exporter is not None:
-            exporter.close()
-            log.info("wrote %s", exporter.path)
-    stats = loop.snapshot()
-    log.info("done: %s", stats.summary())
+    log.info("done: %s", loop.snapshot().summary())
     return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``handtrack`` command. Returns the exit code (:class:`Exit`)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    try:
+        config = config_from_args(args)
+        if getattr(args, "print_config", False):
+            from tracker.config import config_to_toml
+
+            sys.stdout.write(config_to_toml(config))
+            return Exit.OK
+        return run(config)
+    except HandtrackError as exc:
+        code = exit_code(exc)
+        log.error("%s", exc)
+        return code
+    except KeyboardInterrupt:  # Ctrl-C while starting up (models loading, camera opening)
+        log.error("interrupted")
+        return Exit.INTERRUPTED
 
 
 if __name__ == "__main__":

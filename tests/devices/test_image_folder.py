@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from devices.base import Device
-from tracker.core.errors import DeviceNotFoundError, RecordingError
+from tracker.core.errors import ConfigError, DeviceNotFoundError, RecordingError
 from devices.image_folder import ImageFolderDevice, natural_key
 from tracker.core.structures import Intrinsics
 
@@ -125,3 +125,33 @@ def test_bad_fps_and_misuse(tmp_path: Path) -> None:
     dev.close()  # idempotent
     with pytest.raises(RuntimeError, match="not open"):
         dev.read()
+
+
+@pytest.mark.parametrize("fps", [0.0, -5.0, float("nan"), float("inf")])
+def test_fps_that_is_not_a_positive_rate_is_a_config_error(tmp_path: Path, fps: float) -> None:
+    write_image(tmp_path / "0.png", (1, 2, 3))
+    with pytest.raises(ConfigError, match=r"playback rate \(--fps\) must be a positive number of frames per second"):
+        ImageFolderDevice(tmp_path, fps=fps)
+
+
+def test_loop_plays_the_folder_again_with_rising_timestamps(tmp_path: Path) -> None:
+    for i, name in enumerate(["a1.png", "a2.png", "a10.png"]):
+        write_image(tmp_path / name, (0, 10 * (i + 1), 0))
+    with ImageFolderDevice(tmp_path, fps=4.0, loop=True) as dev:
+        frames = [dev.read().frames[0] for _ in range(8)]
+        assert dev.frame_count == 3
+    assert [f.index for f in frames] == list(range(8))
+    np.testing.assert_allclose([f.timestamp for f in frames], np.arange(8) / 4.0)  # 0.25 s apart, never reset
+    assert [int(f.image[0, 0, 1]) for f in frames] == [10, 20, 30, 10, 20, 30, 10, 20]  # a1 a2 a10 a1 ...
+    with ImageFolderDevice(tmp_path, fps=4.0) as dev:  # without loop it ends after one pass
+        assert len(read_all(dev)) == 3 and dev.read() is None
+
+
+def test_loop_in_realtime_keeps_pacing_across_the_wrap(tmp_path: Path) -> None:
+    for i in range(2):
+        write_image(tmp_path / f"{i}.png", (i, i, i))
+    with ImageFolderDevice(tmp_path, fps=20.0, realtime=True, loop=True) as dev:
+        start = time.monotonic()
+        for _ in range(5):  # 4 intervals of 0.05 s, two of them across the end of the folder
+            dev.read()
+        assert 0.17 < time.monotonic() - start < 2.0

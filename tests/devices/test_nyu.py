@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from devices.base import Device
-from tracker.core.errors import DeviceNotFoundError, RecordingError, UnsupportedSourceError
+from tracker.core.errors import ConfigError, DeviceNotFoundError, RecordingError, UnsupportedSourceError
 from tracker.core.data_root import data_root
 from models.depth_datasets import ICVL_BENCHMARK, ICVL_INTRINSICS, NYU_BENCHMARK, NYU_INTRINSICS, camera_to_uvd, load_icvl_depth, load_nyu_depth, read_labels, uvd_to_camera, uvd_to_xyz, xyz_to_uvd
 from devices.nyu import NyuDepthFolderDevice
@@ -193,6 +193,16 @@ def test_folder_device(tmp_path: Path) -> None:
     assert frames[0].camera.intrinsics == intr
 
 
+def test_folder_device_loops(tmp_path: Path) -> None:
+    for n in (1, 2):
+        write_nyu_depth(tmp_path / f"depth_1_{n:07d}.png", np.full((48, 64), 700 + n, np.uint16))
+    with NyuDepthFolderDevice(tmp_path, fps=10.0, loop=True) as dev:
+        frames = [dev.read().frames[0] for _ in range(5)]
+    assert [int(f.depth[0, 0]) for f in frames] == [701, 702, 701, 702, 701]
+    assert [f.index for f in frames] == [0, 1, 2, 3, 4]
+    np.testing.assert_allclose([f.timestamp for f in frames], [0.0, 0.1, 0.2, 0.3, 0.4])
+
+
 def test_folder_device_errors(tmp_path: Path) -> None:
     with pytest.raises(DeviceNotFoundError, match="does not exist"):
         NyuDepthFolderDevice(tmp_path / "missing").open()
@@ -202,6 +212,8 @@ def test_folder_device_errors(tmp_path: Path) -> None:
         NyuDepthFolderDevice(tmp_path, camera=4)
     with pytest.raises(RuntimeError, match="not open"):
         NyuDepthFolderDevice(tmp_path).read()
+    with pytest.raises(ConfigError, match=r"NYU folder .*: the playback rate \(--fps\) must be a positive number"):
+        NyuDepthFolderDevice(tmp_path, fps=0.0)
 
 
 # --- The real data (skipped without ../shared/data) --------------------------------------------------

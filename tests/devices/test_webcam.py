@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from devices.base import Device
-from tracker.core.errors import DeviceDisconnectedError, DeviceNotFoundError
+from tracker.core.errors import ConfigError, DeviceDisconnectedError, DeviceNotFoundError
 from devices.webcam import WebcamDevice
 
 
@@ -20,6 +20,26 @@ def test_missing_camera_index_fails_fast() -> None:
     with pytest.raises(DeviceNotFoundError, match=r"no camera at index 97.*ls /dev/video\*"):
         WebcamDevice(97).open()
     assert time.monotonic() - start < 5.0
+
+
+def test_missing_camera_leaves_opencvs_log_lines_out(capfd: pytest.CaptureFixture[str]) -> None:
+    """Probing an absent camera makes OpenCV's backends print their failures on stderr (fd 2); the
+    device silences them (its DeviceNotFoundError says it all) and restores OpenCV's log level."""
+    level = cv2.utils.logging.getLogLevel()
+    cv2.VideoCapture(97).release()
+    raw = capfd.readouterr().err
+    if "97" not in raw and "WARN" not in raw:
+        pytest.skip("this OpenCV build logs nothing for a missing camera: nothing to silence")
+    with pytest.raises(DeviceNotFoundError):
+        WebcamDevice(97).open()
+    assert capfd.readouterr().err == ""
+    assert cv2.utils.logging.getLogLevel() == level
+
+
+@pytest.mark.parametrize("fps", [0.0, -30.0, float("nan")])
+def test_frame_rate_that_is_not_positive_is_a_config_error(fps: float) -> None:
+    with pytest.raises(ConfigError, match=r"webcam:0: the frame rate to request \(--fps\) must be a positive"):
+        WebcamDevice(0, fps=fps)
 
 
 def test_missing_device_path() -> None:

@@ -21,6 +21,7 @@ from models.hamuco import (
 )
 from models.hamuco_data import RigDataset, apply_occluder, sample_occluder, view_subset
 from models.synthetic import SceneConfig, sample_scene
+from tracker.core.errors import ModelError
 from tracker.core.joints import NUM_JOINTS
 
 torch.set_num_threads(1)
@@ -177,7 +178,7 @@ def test_checkpoint_round_trip_weights_only(tmp_path, dataset: RigDataset) -> No
     save_weights(model, tmp_path / "h16.pt")  # fp16 by default
     assert all(v.dtype == torch.float16 for v in torch.load(tmp_path / "h16.pt", weights_only=True)["state_dict"].values()
                if v.is_floating_point())
-    with pytest.raises(FileNotFoundError, match="train_hamuco"):
+    with pytest.raises(ModelError, match="missing.pt"):
         load_weights(tmp_path / "missing.pt")
 
 
@@ -193,12 +194,11 @@ def test_view_subset_and_occluder() -> None:
 
 
 def test_stage_on_a_synthetic_rig_returns_world_frame_hands() -> None:
-    from models.hamuco_infer import DEFAULT_WEIGHTS, FusionError, load_fusion
+    from models import load_pretrained
+    from models.hamuco_infer import FusionError
     from tracker.fusion.learned import HaMuCoFusion
     from tracker.core.structures import Frame, FrameSet, HandPose
 
-    if not DEFAULT_WEIGHTS.exists():
-        pytest.skip("no shipped weights models/weights/hamuco.pt")
     scene = sample_scene(31, SceneConfig(num_frames=1, layout="ring", num_views=4))
     gt = scene.hands[0].joints[0]
     rng = np.random.default_rng(0)
@@ -210,7 +210,7 @@ def test_stage_on_a_synthetic_rig_returns_world_frame_hands() -> None:
         hands.append(HandPose(joints_2d=uv, confidence=np.full(NUM_JOINTS, 0.9), timestamp=0.0, joints_local=local,
                               score=0.9, handedness=scene.hands[0].handedness, handedness_score=0.9, view=v))
     fs = FrameSet(tuple(frames), 0.0, 0)
-    stage = HaMuCoFusion(scene.cameras, load_fusion())
+    stage = HaMuCoFusion(scene.cameras, device="cpu")  # the shipped network, loaded now
     out = stage(fs, hands)
     assert len(out) == 1
     h = out[0]
@@ -221,7 +221,7 @@ def test_stage_on_a_synthetic_rig_returns_world_frame_hands() -> None:
     assert ((h.confidence > 0) & (h.confidence <= 1)).all()
     assert stage(fs, []) == []
     with pytest.raises(FusionError, match="cameras"):
-        HaMuCoFusion(scene.cameras[:3], load_fusion())(fs, hands)
+        HaMuCoFusion(scene.cameras[:3], load_pretrained("hamuco"))(fs, hands)
 
 
 def test_eval_rig_scores_all_methods(tmp_path) -> None:

@@ -16,7 +16,6 @@ from models.refiner import (
     JointRefiner,
     JointRefinerNet,
     RefinerConfig,
-    RefinerWeightsError,
     confidence_weighted_l1,
     corrupt_poses,
     load_refiner,
@@ -24,6 +23,7 @@ from models.refiner import (
     save_refiner,
     weights_path,
 )
+from tracker.core.errors import ModelError
 from tracker.core.structures import FrameSet, HandPose
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +158,7 @@ def test_save_load_weights_only_roundtrip(tmp_path: Path) -> None:
     x = np.random.default_rng(0).normal(0, 30, (4, 16, 3)) + [0, 0, 400]
     direct = JointRefiner(net, blend=0.7).refine(x)
     np.testing.assert_allclose(ref.refine(x), direct, atol=0.2)  # float16 storage
-    with pytest.raises(RefinerWeightsError, match="train_refiner"):
+    with pytest.raises(ModelError, match="train_refiner"):
         load_refiner("nyu", tmp_path / "missing.pt")
 
 
@@ -211,7 +211,6 @@ def test_stage_refines_camera_and_world_joints() -> None:
         RefinerStage(JointRefiner(_net("nyu")))
 
 
-@pytest.mark.skipif(not weights_path("mp21").is_file(), reason="refiner_mp21.pt not trained yet")
 def test_shipped_mp21_is_near_identity_on_clean_poses_and_fills_masked() -> None:
     ref = load_refiner("mp21")
     x = _hand_poses(32, seed=3)
@@ -229,8 +228,6 @@ def test_shipped_mp21_is_near_identity_on_clean_poses_and_fills_masked() -> None
 
 @pytest.mark.parametrize("layout", ["nyu", "icvl"])
 def test_shipped_benchmark_refiners_load_and_refine(layout: str) -> None:
-    if not weights_path(layout).is_file():
-        pytest.skip(f"refiner_{layout}.pt not trained yet")
     ref = load_refiner(layout)
     assert ref.layout == layout and 0.0 <= ref.blend <= 1.0
     x = np.random.default_rng(0).normal(0, 40, (3, LAYOUTS[layout], 3)) + [0, 0, 500]

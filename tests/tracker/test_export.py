@@ -3,9 +3,17 @@ import csv
 import numpy as np
 import pytest
 
-from tracker.sinks.export import CsvExporter, hand_to_dict, open_exporter, read_jsonl
+from tracker.core.errors import OutputError
 from tracker.core.joints import JOINT_NAMES, NUM_JOINTS
-from tracker.core.structures import Camera, Frame, FrameResult, FrameSet, HandPose, Intrinsics
+from tracker.core.structures import (
+    Camera,
+    Frame,
+    FrameResult,
+    FrameSet,
+    HandPose,
+    Intrinsics,
+)
+from tracker.sinks.export import CsvExporter, hand_to_dict, open_exporter, read_jsonl
 
 CAM = Camera("c", Intrinsics(50, 50, 32, 24, 64, 48))
 
@@ -74,7 +82,7 @@ def test_csv_rows_and_header(tmp_path):
 
 
 def test_unknown_extension_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match=r"\.jsonl"):
+    with pytest.raises(OutputError, match=r"unknown extension '\.xlsx'; use one of \.jsonl"):
         open_exporter(tmp_path / "out.xlsx")
 
 

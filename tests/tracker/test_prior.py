@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from tracker.core.errors import ModelError
 from tracker.core.joints import NUM_JOINTS
 from models.prior import PosePrior, PriorError, choose_k_cv, fit_prior, kabsch_rotations
 from tracker.post.prior import PriorStage
@@ -128,11 +129,11 @@ def test_save_load_roundtrip(tmp_path, fitted):
 
 
 def test_load_errors(tmp_path):
-    with pytest.raises(FileNotFoundError, match="fit_priors"):
+    with pytest.raises(ModelError, match="fit_priors"):
         PosePrior.load(tmp_path / "missing.npz")
     bad = tmp_path / "bad.npz"
     np.savez(bad, something=np.zeros(3))
-    with pytest.raises(PriorError, match="not a handtrack pose prior"):
+    with pytest.raises(ModelError, match="not a handtrack pose prior"):
         PosePrior.load(bad)
 
 

@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tracker.core.errors import ModelError
 from tracker.core.structures import FrameSet, HandPose
-from tracker.stages.v2v import DEFAULT_V2V_WEIGHTS, V2VDepthEstimator, V2VStageConfig
-
-pytestmark = pytest.mark.skipif(not DEFAULT_V2V_WEIGHTS.is_file(), reason="shipped V2V weights missing")
+from tracker.stages.v2v import V2VDepthEstimator, V2VStageConfig
 
 NUM_FRAMES = 4
 
@@ -104,8 +103,14 @@ def test_empty_depth_gives_no_hand(framesets: list[FrameSet]) -> None:
 
 
 def test_missing_weights_and_bad_config_are_clear(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="train them with"):
+    with pytest.raises(ModelError, match=r"nope\.pt.*train it with"):
         V2VDepthEstimator(V2VStageConfig(weights=tmp_path / "nope.pt"))
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    with pytest.raises(ModelError, match=r"corrupt\.pt"):  # at construction, not on the first depth frame
+        V2VDepthEstimator(V2VStageConfig(weights=corrupt, device="cpu"))
+    with pytest.raises(ModelError, match=r"corrupt\.pt.*refpoint"):
+        V2VDepthEstimator(V2VStageConfig(refpoint_weights=corrupt, device="cpu"))
     with pytest.raises(ValueError, match="mode"):
         V2VStageConfig(mode="sometimes")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="passes"):

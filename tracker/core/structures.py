@@ -59,12 +59,16 @@ class Intrinsics:
     approximate: bool = False
 
     def __post_init__(self) -> None:
-        if not (self.fx > 0 and self.fy > 0):
-            raise ValueError(f"focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
+        if not (self.fx > 0 and self.fy > 0 and np.isfinite(self.fx) and np.isfinite(self.fy)):
+            raise ValueError(f"focal lengths must be positive and finite, got fx={self.fx}, fy={self.fy}")
+        if not (np.isfinite(self.cx) and np.isfinite(self.cy)):
+            raise ValueError(f"the principal point must be finite, got cx={self.cx}, cy={self.cy}")
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
         if len(self.dist) not in (4, 5, 8, 12, 14):
             raise ValueError(f"OpenCV distortion needs 4, 5, 8, 12 or 14 coefficients, got {len(self.dist)}")
+        if not np.isfinite(np.asarray(self.dist, dtype=np.float64)).all():
+            raise ValueError(f"distortion coefficients must be finite, got {self.dist}")
 
     @property
     def K(self) -> np.ndarray:

@@ -38,15 +38,27 @@ class HaMuCoFusion:
 
     Args:
         cameras: the rig's cameras, one per frame of the frame sets; None = each frame's ``camera``.
-        model: a :class:`models.hamuco.HaMuCo` (e.g. :func:`load_fusion`); runs on its own device.
+        model: a :class:`models.hamuco.HaMuCo` (e.g. ``models.load_pretrained("hamuco", device)``);
+            None = load the shipped one now. It runs on its device (inputs moved there, outputs
+            back to CPU NumPy).
         min_views: fewest views a hand needs (1 keeps hands seen by a single camera: the network
             still places them from that view's detection and MediaPipe's metric 3D, less accurately).
         confidence_scale_mm: uncertainty at which a joint's confidence is 0.5.
+        device: where the network runs (``"auto"``, ``"cpu"``, ``"cuda"``, ... or a torch device);
+            None = CPU when loading, the model's own device when one is given.
+
+    Raises:
+        tracker.core.errors.ModelError: ``model`` is None and the shipped checkpoint cannot be loaded.
     """
 
-    def __init__(self, cameras: Sequence[Camera] | None, model: HaMuCo, min_views: int = 2,
-                 confidence_scale_mm: float = 10.0) -> None:
+    def __init__(self, cameras: Sequence[Camera] | None, model: HaMuCo | None = None, min_views: int = 2,
+                 confidence_scale_mm: float = 10.0, device: str | torch.device | None = None) -> None:
+        from models.registry import load_pretrained, resolve_device
 
+        if model is None:
+            model = load_pretrained("hamuco", device)
+        elif device is not None:
+            model = model.to(resolve_device(device) if isinstance(device, str) else device)
         self.cameras = tuple(cameras) if cameras is not None else None
         self.model = model.eval()
         self.min_views = int(min_views)

@@ -217,10 +217,12 @@ class WorldFromReference:
 
 
 def fusion_stage(method: Fusion, cameras: Sequence[Camera] | None = None,
-                 triangulation: TriangulationConfig = TriangulationConfig(), weights: str | Path | None = None) -> Stage:
+                 triangulation: TriangulationConfig = TriangulationConfig(), weights: str | Path | None = None,
+                 device: str | None = None) -> Stage:
     """The fusion of a rig's per-view hands: ``ransac`` / ``dlt`` (:class:`RigTriangulator` with
     ``triangulation``'s thresholds) or ``learned`` (:class:`~tracker.fusion.learned.HaMuCoFusion`
-    with the checkpoint ``weights``, None = the shipped one, loaded now).
+    with the checkpoint ``weights``, None = the shipped one, loaded now onto ``device``: ``"auto"``,
+    ``"cpu"``, ``"cuda"``, ... (:func:`models.resolve_device`), None = CPU).
 
     Raises:
         ModelUnavailableError: the learned fusion's checkpoint cannot be loaded.
@@ -232,54 +234,45 @@ def fusion_stage(method: Fusion, cameras: Sequence[Camera] | None = None,
         from dataclasses import replace
 
         return RigTriangulator(cameras, replace(triangulation, method=method))
+    from models.registry import load_pretrained
+    from tracker.fusion.learned import HaMuCoFusion
+
     try:
-        from models.hamuco_infer import load_fusion
-        from tracker.fusion.learned import HaMuCoFusion
-    except ImportError as exc:
-        raise ModelUnavailableError(f"--fusion learned needs models/hamuco_infer.py, which cannot be imported "
-                                    f"({exc}); use --fusion ransac") from exc  # fmt: skip
-    try:
-        model = load_fusion(weights)
-    except (FileNotFoundError, OSError, RuntimeError, KeyError, ValueError) as exc:
-        raise ModelUnavailableError(f"--fusion learned: cannot load the fusion network: {exc}; or use --fusion "
-                                    "ransac") from exc  # fmt: skip
-    return HaMuCoFusion(cameras, model)
+        return HaMuCoFusion(cameras, load_pretrained("hamuco", device, path=weights))
+    except ModelError as exc:
+        raise ModelUnavailableError(f"--fusion learned: {exc}; or use --fusion ransac") from exc
 
 
 # ----------------------------------------------------------------------------- prior and refiner
 
 
 def prior_stage(path: str | Path | None = None) -> Stage:
-    """A :class:`~models.prior.PriorStage` with the prior at ``path`` (default: the shipped 21-joint one).
+    """A :class:`~tracker.post.prior.PriorStage` with the 21-joint prior at ``path`` (default: the
+    shipped ``prior_mp21``), loaded now. Priors are NumPy: no device.
 
     Raises:
-        ModelUnavailableError: no prior file there, or not a 21-joint prior.
+        ModelUnavailableError: the file is missing, unreadable or not a 21-joint prior.
     """
-    from models.prior import PosePrior, PriorError, default_prior_path
+    from models.prior import PriorError
+    from models.registry import load_pretrained
     from tracker.post.prior import PriorStage
 
-    p = Path(path) if path is not None else default_prior_path("mediapipe")
-    if not p.is_file():
-        raise ModelUnavailableError(f"--prior: no pose prior at {p}; fit one with "
-                                    "`python -m models.prior fit --layout mediapipe --out FILE`")  # fmt: skip
     try:
-        return PriorStage(PosePrior.load(p))
-    except (PriorError, OSError, KeyError, ValueError) as exc:
-        raise ModelUnavailableError(f"--prior: cannot use {p}: {exc}") from exc
+        return PriorStage(load_pretrained("prior_mp21", path=path))
+    except (ModelError, PriorError) as exc:
+        raise ModelUnavailableError(f"--prior: {exc}") from exc
 
 
-def refiner_stage(path: str | Path | None = None) -> Stage:
-    """A :class:`models.refiner.RefinerStage` with the ``mp21`` refiner at ``path`` (default: the shipped one).
+def refiner_stage(path: str | Path | None = None, device: str | None = None) -> Stage:
+    """A :class:`~tracker.post.refiner.RefinerStage` with the ``mp21`` refiner at ``path`` (default:
+    the shipped one), loaded now onto ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ...; None = CPU).
 
     Raises:
-        ModelUnavailableError: the refiner module or its checkpoint is missing or does not fit.
+        ModelUnavailableError: the checkpoint is missing, unreadable or not a 21-joint refiner.
     """
+    from tracker.post.refiner import RefinerStage
+
     try:
-        from models.refiner import load_refiner
-        from tracker.post.refiner import RefinerStage
-    except ImportError as exc:
-        raise ModelUnavailableError(f"--refine needs models/refiner.py, which cannot be imported ({exc})") from exc
-    try:
-        return RefinerStage(load_refiner("mp21", path))
-    except (OSError, RuntimeError, KeyError, ValueError) as exc:  # RefinerWeightsError is a RuntimeError
+        return RefinerStage(path=path, device=device)
+    except ModelError as exc:
         raise ModelUnavailableError(f"--refine: {exc}") from exc

@@ -52,17 +52,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracker.core.errors import DeviceError
-from tracker.core.errors import DeviceNotFoundError, UnsupportedSourceError
+from tracker.core.errors import CalibrationError, DeviceError, DeviceNotFoundError, UnsupportedSourceError
 from devices.rig import Clock
-from tracker.core.errors import CalibrationError
 from tracker.core.structures import Camera
 
 if TYPE_CHECKING:
     from devices.rig import RigDevice
     from tracker.io.sources import SourceOptions
 
-__all__ = ["RigFileError", "RigCamera", "RigSpec", "load_rig", "build_rig_device", "DEFAULT_SYNC_TOLERANCE_MS",
+__all__ = ["RigFileError", "RigCamera", "RigSpec", "load_rig", "require_calibration", "build_rig_device", "DEFAULT_SYNC_TOLERANCE_MS",
            "DEFAULT_DRIFT_WARN_MS"]
 
 log = logging.getLogger(__name__)
@@ -244,7 +242,7 @@ def _with_calibration(path: Path, calib_path: Path, cameras: list[RigCamera]) ->
 
     if not calib_path.is_file():
         raise CalibrationError(f"{path}: no calibration file at {calib_path}: check the calibration = path, or "
-                               "calibrate the rig first")  # fmt: skip
+                               f"calibrate the rig first (python -m tracker.calibration --rig {path})")  # fmt: skip
     calibrated = {c.name: c for c in load_calibration(calib_path)}
     missing = [c.name for c in cameras if c.name not in calibrated]
     if missing:
@@ -280,3 +278,19 @@ def _positive(path: Path, data: dict[str, Any], key: str, default: float) -> flo
     if isinstance(value, bool) or not isinstance(value, int | float) or not (math.isfinite(value) and value > 0):
         raise RigFileError(f"{path}: {key} must be a positive number of milliseconds, got {value!r}")
     return float(value)
+
+
+def require_calibration(path: str | os.PathLike[str]) -> RigSpec:
+    """The rig of ``path``, checked to be triangulable: it has a calibration, or all its cameras
+    bring their own extrinsics (only synthetic views do).
+
+    Raises:
+        CalibrationError: a rig of real cameras without a ``calibration = "..."`` file (it could
+            capture but not triangulate); the message says how to calibrate it.
+        RigFileError: the rig file itself is wrong.
+    """
+    rig = load_rig(path)
+    if rig.calibration is None and not all(c.source.lower().startswith("synthetic") for c in rig.cameras):
+        raise CalibrationError(f"rig {path} has no calibration = \"...\" file, so its cameras' positions are "
+                               f"unknown: calibrate it first (python -m tracker.calibration --rig {path}, see README)")
+    return rig

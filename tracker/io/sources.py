@@ -34,7 +34,7 @@ from tracker.core.errors import DeviceNotFoundError, UnsupportedSourceError
 from tracker.io.intrinsics import load_intrinsics
 from tracker.core.structures import Intrinsics
 
-__all__ = ["SourceSpec", "SourceOptions", "parse_source", "open_source", "build_device", "DEMO_DIR", "DEMO_VIDEO",
+__all__ = ["SourceSpec", "SourceOptions", "parse_source", "open_source", "build_device", "views_per_frameset", "DEMO_DIR", "DEMO_VIDEO",
            "DEMO_INTRINSICS", "SYNTHETIC_FRAMES", "RECORDING_SUFFIXES"]
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,23 @@ class SourceSpec:
     kind: Literal["auto", "demo", "webcam", "folder", "video", "synthetic", "realsense", "recording", "rig"]
     target: int | str | tuple[int, str, int] | None = None
     view: int | None = None
+
+
+def views_per_frameset(spec: SourceSpec) -> int:
+    """How many views the frame sets of ``spec`` hold: the cameras of a ``rig:`` file (read and
+    checked here), the views of a whole synthetic rig (``synthetic:SEED:desk|ring:N``), else 1.
+
+    Raises:
+        RigFileError / CalibrationError: a ``rig:`` file that cannot be read.
+    """
+    if spec.kind == "rig":
+        from tracker.io.rig_file import load_rig
+
+        return len(load_rig(str(spec.target)).cameras)
+    if spec.kind == "synthetic" and isinstance(spec.target, tuple) and spec.target[1] != "single" \
+            and spec.view is None:
+        return int(spec.target[2])
+    return 1
 
 
 #: Frames of one pass of a ``synthetic`` source (10 s at 30 FPS).

@@ -3,12 +3,17 @@ on each hand's 21 joints."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from models.refiner import JointRefiner, load_refiner
 from tracker.core.structures import FrameSet, HandPose
+
+if TYPE_CHECKING:
+    import torch
+
+    from models.refiner import JointRefiner
 
 __all__ = ["RefinerStage"]
 
@@ -20,13 +25,34 @@ class RefinerStage:
     work) with the hand's per-joint ``confidence`` as the input confidence (joints at 0 are
     predicted from the others). Fills ``uncertainty_mm`` with the refiner's estimate where the hand
     has none. Hands without 3D joints pass unchanged. All hands of a frame set go through one
-    batched forward pass.
+    batched forward pass on the refiner's device (inputs moved there, outputs back to CPU NumPy).
+
+    Args:
+        refiner: a ready refiner; None = load ``path`` (default: the shipped ``refiner_mp21``) now
+            with :func:`models.load_pretrained`.
+        path: a refiner checkpoint of the ``mp21`` layout to load instead of the shipped one.
+        device: where the refiner runs (``"auto"``, ``"cpu"``, ``"cuda"``, ... or a torch device;
+            None = CPU when loading, the refiner's own device when one is given).
+
+    Raises:
+        tracker.core.errors.ModelError: the checkpoint cannot be loaded (missing, corrupt, another
+            layout).
+        ValueError: a given ``refiner`` is not a 21-joint one.
     """
 
-    def __init__(self, refiner: JointRefiner | None = None) -> None:
-        self.refiner = refiner if refiner is not None else load_refiner("mp21")
-        if self.refiner.layout != "mp21":
-            raise ValueError(f"RefinerStage needs a 21-joint ('mp21') refiner, got {self.refiner.layout!r}")
+    def __init__(self, refiner: JointRefiner | None = None, *, path: str | Path | None = None,
+                 device: str | torch.device | None = None) -> None:
+        if refiner is None:
+            from models.registry import load_pretrained
+
+            refiner = load_pretrained("refiner_mp21", device, path=path)
+        elif device is not None:
+            from models.registry import resolve_device
+
+            refiner.net.to(device if not isinstance(device, str) else resolve_device(device))
+        if refiner.layout != "mp21":
+            raise ValueError(f"RefinerStage needs a 21-joint ('mp21') refiner, got {refiner.layout!r}")
+        self.refiner = refiner
 
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
         poses: list[np.ndarray] = []

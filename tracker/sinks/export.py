@@ -1,37 +1,109 @@
-"""Writing tracking results to files: JSON Lines, NPZ or CSV, chosen by the file extension.
+"""Writing tracking results to files: JSON Lines, CSV or NPZ, chosen by the file extension.
 
-Every format holds, per hand and frame: timestamp (s), frame index, track id, handedness (+ score),
-hand score, view, ``joints_2d`` (21 x 2 px), ``joints_3d`` (21 x 3 mm, camera frame; null / NaN
-when unknown) and per-joint confidence, joints in the order of :mod:`tracker.core.joints`. Hands of a
-multi-camera rig (``view`` -1) also carry ``joints_world`` (21 x 3 mm, the rig's world frame) and
-``uncertainty_mm`` (21, per-joint 1-sigma mm; null / inf where a joint was not triangulated):
-in ``.jsonl`` as two more keys of those hands, in ``.npz`` as arrays (NaN for hands without them);
-``.csv`` keeps the camera-frame columns only.
+Joints are in the order of :mod:`tracker.core.joints` (``wrist``, ``thumb_cmc`` ... ``pinky_tip``,
+21 names). Pixels (px) are in the image of the hand's view; ``joints_3d`` are millimetres in that
+camera's frame (OpenCV convention: x right, y down, z forward); ``joints_world`` are millimetres in a
+rig's world frame. Every format holds one entry per hand and frame; frames without hands are kept
+(a line in ``.jsonl``, a ``frame_*`` entry in ``.npz``; ``.csv`` has rows for hands only).
 
-* ``.jsonl``: one JSON object per processed frame (frames without hands too), flushed per line so
-  an interrupted run keeps everything written so far.
-* ``.csv``: one row per hand per frame, a header naming every column (``index_tip_x`` ...).
-* ``.npz``: arrays, written at close: ``frame_timestamp`` (F,), ``frame_index`` (F,), and per hand
-  row ``hand_frame`` (H,) index into the frame arrays, ``track_id``, ``handedness``, ``joints_2d``
-  (H, 21, 2), ``joints_3d`` (H, 21, 3) NaN when unknown, ``confidence`` (H, 21), ``joints_world``
-  (H, 21, 3) and ``uncertainty_mm`` (H, 21) NaN when unknown, plus ``joint_names``.
+``.jsonl`` / ``.ndjson``: one JSON object per processed frame, one line each::
+
+    {"timestamp": s (6 decimals), "frame_index": int,
+     "hands": [{"id": track id, "handedness": "left" | "right" | "unknown",
+                "handedness_score": 0..1, "score": 0..1, "view": int (-1: fused from a rig),
+                "joints_2d": 21 x [u, v] px, "joints_3d": 21 x [x, y, z] mm or null,
+                "confidence": 21 x 0..1,
+                "joints_world": 21 x [x, y, z] mm,       # rig hands only
+                "uncertainty_mm": 21 x 1-sigma mm}]}    # rig hands only
+
+  px and mm are rounded to 0.01, scores to 1e-4; a non-finite number (an unknown joint, a joint
+  that was not triangulated) is ``null``.
+
+``.csv``: a header line, then one row per hand per frame (rows end in ``\\r\\n``), 133 columns:
+
+  ====================================  =============================================================
+  ``timestamp``                         s, 6 decimals
+  ``frame_index``                       int
+  ``id``                                track id (int)
+  ``handedness``                        ``left`` / ``right`` / ``unknown``
+  ``handedness_score``, ``score``       0..1, 4 decimals
+  ``view``                              int (-1: fused from a rig)
+  ``{joint}_u``, ``{joint}_v``          px, 2 decimals; 21 joints x 2 = 42 columns, joint-major
+                                        (``wrist_u, wrist_v, thumb_cmc_u, ...``)
+  ``{joint}_x``, ``{joint}_y``,         mm in the camera frame, 2 decimals, empty when unknown;
+  ``{joint}_z``                         63 columns, joint-major (``wrist_x, wrist_y, wrist_z, ...``)
+  ``{joint}_conf``                      0..1, 4 decimals; 21 columns
+  ====================================  =============================================================
+
+  CSV keeps the camera-frame columns only (no ``joints_world`` / ``uncertainty_mm``).
+
+``.npz`` (written when the exporter closes): ``F`` frames, ``H`` hand rows over all frames:
+
+  ====================  ==============  ==========  ===============================================
+  array                 shape           dtype       meaning
+  ====================  ==============  ==========  ===============================================
+  ``frame_timestamp``   (F,)            float64     s
+  ``frame_index``       (F,)            int64       the source's frame index
+  ``hand_frame``        (H,)            int64       row of the hand's frame in the ``frame_*`` arrays
+  ``track_id``          (H,)            int64       track id
+  ``handedness``        (H,)            <U7         ``left`` / ``right`` / ``unknown``
+  ``handedness_score``  (H,)            float64     0..1
+  ``score``             (H,)            float64     0..1
+  ``view``              (H,)            int64       -1: fused from a rig
+  ``joints_2d``         (H, 21, 2)      float64     px
+  ``joints_3d``         (H, 21, 3)      float64     mm, camera frame; NaN when unknown
+  ``confidence``        (H, 21)         float64     0..1
+  ``joints_world``      (H, 21, 3)      float64     mm, rig world frame; NaN for single-camera hands
+  ``uncertainty_mm``    (H, 21)         float64     1-sigma mm; NaN without, inf where not triangulated
+  ``joint_names``       (21,)           <U10        the joint order
+  ====================  ==============  ==========  ===============================================
+
+Errors. Every failure to create or write the file raises :class:`~tracker.core.errors.OutputError`
+naming the file, what happened and how many frames were written:
+
+* :func:`check_export_path` (cheap, creates nothing) and :func:`open_exporter` refuse an unknown
+  extension, a path that is a folder, a folder that cannot be created, and a folder or file that is
+  not writable, before any frame is processed.
+* ``.jsonl`` / ``.csv`` write each frame's lines with one write call, straight to the file (no
+  buffer), so an interrupted run keeps every frame written so far. When a write fails (the disk
+  fills: ENOSPC; a size limit: EFBIG; any other OSError) a regular file is truncated back to the
+  last complete frame, so it always ends on a complete line.
+* A pipe (FIFO) export whose reader goes away (EPIPE) ends the export with an OutputError saying so
+  (like any Unix pipeline whose reader quits, the writer stops).
+* ``.npz`` is written to a hidden temporary file in the same folder (``.NAME.PID.partial``) and
+  renamed over ``path`` at the end, so an interrupted or failed run leaves no half ``.npz``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import io
 import json
 import math
 import os
+import stat
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, Self
 
 import numpy as np
 
+from tracker.core.errors import OutputError
 from tracker.core.joints import JOINT_NAMES, NUM_JOINTS
 from tracker.core.structures import FrameResult, HandPose
 
-__all__ = ["Exporter", "JsonlExporter", "CsvExporter", "NpzExporter", "open_exporter", "hand_to_dict", "read_jsonl"]
+__all__ = [
+    "Exporter",
+    "JsonlExporter",
+    "CsvExporter",
+    "NpzExporter",
+    "EXPORT_SUFFIXES",
+    "check_export_path",
+    "open_exporter",
+    "hand_to_dict",
+    "read_jsonl",
+]
 
 
 def _round(a: np.ndarray, decimals: int) -> list[Any]:
@@ -59,10 +131,33 @@ def hand_to_dict(hand: HandPose) -> dict[str, Any]:
     return out
 
 
+def _what_failed(exc: OSError) -> str:
+    """A short human description of a write error."""
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full (no space left on device)"
+    if exc.errno == errno.EFBIG:
+        return "the file grew past the largest size allowed (file too large)"
+    if exc.errno == errno.EROFS:
+        return "the file system is read-only"
+    if exc.errno == errno.EDQUOT:
+        return "the disk quota is exhausted"
+    return exc.strerror or str(exc)
+
+
+def _frames(n: int) -> str:
+    return f"{n} frame{'' if n == 1 else 's'}"
+
+
 class Exporter:
-    """Base: a sink called with each :class:`FrameResult`; ``close()`` finishes the file."""
+    """Base: a sink called with each :class:`FrameResult`; ``close()`` finishes the file.
+
+    Attributes:
+        path: the file written.
+        frames_written: frames completely written (``.npz``: received) so far.
+    """
 
     path: Path
+    frames_written: int = 0
 
     def __call__(self, result: FrameResult) -> None:
         raise NotImplementedError
@@ -70,40 +165,100 @@ class Exporter:
     def close(self) -> None:
         raise NotImplementedError
 
-    def __enter__(self) -> "Exporter":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-class _TextExporter(Exporter):
-    """An exporter streaming to a text file it creates (parent folders too) and flushes per frame."""
+class _LineExporter(Exporter):
+    """Streams text lines to a file (created with its parent folders) or a FIFO.
+
+    Each frame's lines are encoded and handed to the OS in one unbuffered write (retried for a
+    short write), so the file only ever grows by whole frames; on a failed write a regular file is
+    truncated back to the last whole frame and :class:`OutputError` is raised.
+
+    Raises:
+        OutputError: the file cannot be created or written.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f: IO[str] | None = open(self.path, "w", encoding="utf-8", newline="")
+        self.frames_written = 0
+        _make_parent(self.path)
+        try:
+            self._f: io.FileIO | None = io.FileIO(self.path, "w")  # a FIFO: blocks until a reader opens it
+        except OSError as exc:
+            raise OutputError(f"cannot create export {self.path}: {_what_failed(exc)}") from exc
+        mode = os.fstat(self._f.fileno()).st_mode
+        self._regular = stat.S_ISREG(mode)
+        self._pipe = stat.S_ISFIFO(mode)
+        self._complete = 0  # bytes of whole frames in the file
+        self._error: OutputError | None = None
+
+    def _write(self, text: str) -> None:
+        """Write ``text`` (whole lines) completely, or restore the last whole frame and raise."""
+        if self._f is None:
+            raise self._error or OutputError(f"export {self.path} is closed")
+        encoded = text.encode("utf-8")
+        data = memoryview(encoded)
+        try:
+            while data:
+                n = self._f.write(data)
+                if not n:
+                    raise OSError(errno.EIO, "the file accepted no bytes")
+                data = data[n:]
+        except OSError as exc:
+            self._fail(exc)
+        self._complete += len(encoded)
+
+    def _fail(self, exc: OSError) -> None:
+        assert self._f is not None
+        if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+            error = OutputError(f"export {self.path}: the program reading this pipe closed it after "
+                                f"{_frames(self.frames_written)}; the export stopped there")  # fmt: skip
+        else:
+            kept = "it ends after"
+            if self._regular:
+                try:
+                    os.ftruncate(self._f.fileno(), self._complete)
+                except OSError:
+                    kept = "it may end in a partial line after"
+            error = OutputError(f"export {self.path}: writing failed, {_what_failed(exc)}; {kept} "
+                                f"{_frames(self.frames_written)}. Free space or export to another disk.")  # fmt: skip
+        self._error = error
+        with contextlib.suppress(OSError):
+            self._f.close()
+        self._f = None
+        raise error from exc
 
     def close(self) -> None:
+        """Close the file; safe to call more than once, also after a failed write."""
         if self._f is not None:
-            self._f.close()
-            self._f = None
+            f, self._f = self._f, None
+            try:
+                f.close()
+            except OSError as exc:
+                raise OutputError(f"export {self.path}: closing failed, {_what_failed(exc)}") from exc
 
 
-class JsonlExporter(_TextExporter):
+class JsonlExporter(_LineExporter):
+    """``.jsonl`` / ``.ndjson``: one JSON object per frame (layout in the module docstring)."""
+
     def __call__(self, result: FrameResult) -> None:
-        assert self._f is not None, "exporter is closed"
         record = {
             "timestamp": round(result.timestamp, 6),
             "frame_index": result.index,
             "hands": [hand_to_dict(h) for h in result.hands],
         }
-        self._f.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._f.flush()
+        self._write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.frames_written += 1
 
 
-class CsvExporter(_TextExporter):
+class CsvExporter(_LineExporter):
+    """``.csv``: one row per hand per frame under a header (columns in the module docstring)."""
+
     HEADER = (
         ["timestamp", "frame_index", "id", "handedness", "handedness_score", "score", "view"]
         + [f"{n}_{a}" for n in JOINT_NAMES for a in ("u", "v")]
@@ -113,27 +268,46 @@ class CsvExporter(_TextExporter):
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__(path)
-        self._w = csv.writer(self._f)
-        self._w.writerow(self.HEADER)
+        self._write(self._rows([self.HEADER]))
+
+    @staticmethod
+    def _rows(rows: list[list[Any]]) -> str:
+        """``rows`` as CSV text (the csv module's quoting, ``\\r\\n`` line ends)."""
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(rows)
+        return buffer.getvalue()
 
     def __call__(self, result: FrameResult) -> None:
-        assert self._f is not None, "exporter is closed"
+        rows = []
         for h in result.hands:
             j3 = h.joints_3d if h.joints_3d is not None else np.full((NUM_JOINTS, 3), np.nan)
-            self._w.writerow(
+            rows.append(
                 [f"{result.timestamp:.6f}", result.index, h.track_id, h.handedness, f"{h.handedness_score:.4f}",
                  f"{h.score:.4f}", h.view]
                 + [f"{v:.2f}" for v in h.joints_2d.ravel()]
                 + ["" if not math.isfinite(v) else f"{v:.2f}" for v in j3.ravel()]
                 + [f"{v:.4f}" for v in h.confidence]
             )  # fmt: skip
-        self._f.flush()
+        if rows:
+            self._write(self._rows(rows))
+        self.frames_written += 1
 
 
 class NpzExporter(Exporter):
+    """``.npz``: arrays (layout in the module docstring), written when the exporter closes.
+
+    Raises:
+        OutputError: the folder cannot be created or written, ``path`` exists and is not a regular
+            file (a pipe cannot take an ``.npz``: use ``.jsonl``), or (at :meth:`close`) writing fails.
+    """
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.frames_written = 0
+        if self.path.exists() and not self.path.is_file():
+            raise OutputError(f"export {self.path} exists and is not a regular file: an .npz is written at the end "
+                              "through a temporary file; stream to a pipe with .jsonl or .csv instead")  # fmt: skip
+        _make_parent(self.path)
         self._frames: list[tuple[float, int]] = []
         self._hands: list[tuple[int, HandPose]] = []
         self._closed = False
@@ -141,16 +315,12 @@ class NpzExporter(Exporter):
     def __call__(self, result: FrameResult) -> None:
         self._hands.extend((len(self._frames), h) for h in result.hands)
         self._frames.append((result.timestamp, result.index))
+        self.frames_written += 1
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+    def _arrays(self) -> dict[str, np.ndarray]:
         hands = [h for _, h in self._hands]
         nan3 = np.full((NUM_JOINTS, 3), np.nan)
-        tmp = self.path.with_name(self.path.name + ".partial.npz")
-        np.savez_compressed(
-            tmp,
+        return dict(
             frame_timestamp=np.array([t for t, _ in self._frames], dtype=np.float64),
             frame_index=np.array([i for _, i in self._frames], dtype=np.int64),
             hand_frame=np.array([f for f, _ in self._hands], dtype=np.int64),
@@ -160,20 +330,42 @@ class NpzExporter(Exporter):
             score=np.array([h.score for h in hands], dtype=np.float64),
             view=np.array([h.view for h in hands], dtype=np.int64),
             joints_2d=np.array([h.joints_2d for h in hands], dtype=np.float64).reshape(-1, NUM_JOINTS, 2),
-            joints_3d=np.array([h.joints_3d if h.joints_3d is not None else nan3 for h in hands]).reshape(
-                -1, NUM_JOINTS, 3
-            ),
+            joints_3d=np.array([h.joints_3d if h.joints_3d is not None else nan3 for h in hands],
+                               dtype=np.float64).reshape(-1, NUM_JOINTS, 3),
             confidence=np.array([h.confidence for h in hands], dtype=np.float64).reshape(-1, NUM_JOINTS),
             joints_world=np.array([h.joints_world if h.joints_world is not None else nan3 for h in hands],
                                   dtype=np.float64).reshape(-1, NUM_JOINTS, 3),
             uncertainty_mm=np.array([h.uncertainty_mm if h.uncertainty_mm is not None else nan3[:, 0] for h in hands],
                                     dtype=np.float64).reshape(-1, NUM_JOINTS),
             joint_names=np.array(JOINT_NAMES),
-        )
-        os.replace(tmp, self.path)
+        )  # fmt: skip
+
+    def close(self) -> None:
+        """Write the file: to a temporary name in the same folder, then renamed over ``path``.
+
+        Raises:
+            OutputError: the write failed (the temporary file is removed; ``path`` is untouched).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **self._arrays())
+            os.replace(tmp, self.path)
+        except BaseException as exc:  # Ctrl-C included: never leave the temporary file behind
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if isinstance(exc, OSError):
+                raise OutputError(f"export {self.path}: writing failed, {_what_failed(exc)}; nothing was saved "
+                                  f"({_frames(self.frames_written)} received). Free space or export to "
+                                  "another disk.") from exc  # fmt: skip
+            raise
 
 
-_BY_SUFFIX: dict[str, type[Exporter]] = {
+#: The extensions :func:`open_exporter` knows, and the exporter each one gets.
+EXPORT_SUFFIXES: dict[str, type[Exporter]] = {
     ".jsonl": JsonlExporter,
     ".ndjson": JsonlExporter,
     ".csv": CsvExporter,
@@ -181,16 +373,69 @@ _BY_SUFFIX: dict[str, type[Exporter]] = {
 }
 
 
-def open_exporter(path: str | os.PathLike[str]) -> Exporter:
-    """The exporter for ``path``'s extension (.jsonl/.ndjson, .csv, .npz).
+def _existing_ancestor(folder: Path) -> Path:
+    """``folder`` or its nearest ancestor that exists."""
+    for candidate in (folder, *folder.parents):
+        if candidate.exists():
+            return candidate
+    return Path(folder.anchor or ".")
+
+
+def check_export_path(path: str | os.PathLike[str]) -> Path:
+    """Check that ``path`` can become an export, without creating or opening anything.
+
+    Cheap enough to call before models load. A pipe (FIFO) or an existing writable file passes; a
+    missing parent folder passes when it can be created (the exporter creates it).
+
+    Returns:
+        ``path`` as a :class:`Path`.
 
     Raises:
-        ValueError: unknown extension (the message lists the known ones).
+        OutputError: unknown extension (the message lists the known ones), ``path`` is a folder,
+            its folder cannot be created (a parent is a file) or is not writable, or ``path`` is
+            an existing file that is not writable.
     """
-    suffix = Path(path).suffix.lower()
-    if suffix not in _BY_SUFFIX:
-        raise ValueError(f"--export {path}: unknown extension {suffix!r}; use one of {', '.join(_BY_SUFFIX)}")
-    return _BY_SUFFIX[suffix](path)
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        raise OutputError(f"export {p}: unknown extension {suffix or '(none)'!r}; use one of "
+                          f"{', '.join(EXPORT_SUFFIXES)}")  # fmt: skip
+    if p.is_dir():
+        raise OutputError(f"export {p} is a folder: give a file name ending in {', '.join(EXPORT_SUFFIXES)}")
+    if p.exists():
+        if not os.access(p, os.W_OK):
+            raise OutputError(f"export {p} exists and is not writable: check its permissions or choose another file")
+        folder = p.parent
+    else:
+        folder = _existing_ancestor(p.parent)
+    if not folder.is_dir():
+        raise OutputError(f"export {p}: cannot create the folder {p.parent}, since {folder} is a file")
+    if (suffix == ".npz" or not p.exists()) and not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"export {p}: the folder {folder} is not writable (read-only file system or no "
+                          "permission); export to another folder")  # fmt: skip
+    return p
+
+
+def _make_parent(path: Path) -> None:
+    """Create ``path``'s folder (and its parents) after :func:`check_export_path` passes."""
+    check_export_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"export {path}: cannot create the folder {path.parent}: {_what_failed(exc)}") from exc
+
+
+def open_exporter(path: str | os.PathLike[str]) -> Exporter:
+    """The exporter for ``path``'s extension (.jsonl/.ndjson, .csv, .npz), its file created.
+
+    Checks ``path`` first (:func:`check_export_path`), so a bad path fails before any frame. A FIFO
+    blocks here until a reader opens it.
+
+    Raises:
+        OutputError: unknown extension, or the file cannot be created (see :func:`check_export_path`).
+    """
+    check_export_path(path)
+    return EXPORT_SUFFIXES[Path(path).suffix.lower()](path)
 
 
 def read_jsonl(path: str | os.PathLike[str]) -> list[dict[str, Any]]:

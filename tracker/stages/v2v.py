@@ -25,6 +25,11 @@ seed (the nearest-object seed lands on the forearm when the arm points at the ca
 Modes: ``replace`` (``--estimator v2v``) puts V2V's joints on every hand; ``fallback``
 (``--estimator fused``) keeps the RGB-D lift of hands RGB found and adds V2V only for the hands it
 did not find. Frames without depth pass through unchanged.
+
+The networks (V2V-PoseNet, RefPointNet) are loaded when the stage is built, with
+:func:`models.load_pretrained`, onto the configured device (so a missing or corrupt weights file is
+a :class:`~tracker.core.errors.ModelError` at start-up, not on the first depth frame); torch is
+imported then, not when this module is imported.
 """
 
 from __future__ import annotations
@@ -35,10 +40,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import torch
 
 from tracker.stages.chirality import chirality_side
 from models.depth_crop import CropConfig, hand_reference_point, reference_from_depth, reference_from_joints
+from models.registry import shipped_path
+from tracker.core.errors import ModelError
 from tracker.core.joints import NUM_JOINTS
 from tracker.core.structures import Frame, FrameSet, HandPose, Intrinsics
 
@@ -46,9 +52,10 @@ __all__ = ["DEFAULT_REFPOINT_WEIGHTS", "DEFAULT_V2V_WEIGHTS", "V2VStageConfig", 
 
 log = logging.getLogger(__name__)
 
-DEFAULT_V2V_WEIGHTS = Path(__file__).resolve().parents[2] / "models" / "weights" / "v2v_light.pt"
-#: The shipped reference-point refinement network (``models/weights/refpoint.md``).
-DEFAULT_REFPOINT_WEIGHTS = DEFAULT_V2V_WEIGHTS.with_name("refpoint.pt")
+#: The shipped V2V-PoseNet (``models/weights/v2v_light.md``; package data).
+DEFAULT_V2V_WEIGHTS = shipped_path("v2v_light")
+#: The shipped reference-point refinement network (``models/weights/refpoint.md``; package data).
+DEFAULT_REFPOINT_WEIGHTS = shipped_path("refpoint")
 
 
 @dataclass(frozen=True)
@@ -56,8 +63,10 @@ class V2VStageConfig:
     """Settings of the depth estimator stage.
 
     Attributes:
-        weights: a checkpoint written by :func:`models.v2v.save_weights`.
-        device: "cpu", "cuda", "cuda:1", ...; None = CUDA when available, else CPU.
+        weights: a checkpoint written by :func:`models.v2v.save_weights` (default: the shipped
+            ``v2v_light``).
+        device: "auto", "cpu", "cuda", "cuda:1", ... (:func:`models.resolve_device`); None = "auto"
+            (CUDA when available, else CPU). Both networks run there.
         half: float16 network on CUDA.
         mode: "replace" (V2V on every hand) or "fallback" (only for hands RGB did not find).
         passes: network passes per hand seeded by RGB or tracking; pass ``k > 1`` re-centres the
@@ -119,23 +128,22 @@ class V2VDepthEstimator:
     Args:
         config: the settings.
         estimator: a ready :class:`models.v2v_infer.V2VEstimator` (tests, benchmarks); None = load
-            ``config.weights``.
+            ``config.weights`` now.
 
     Raises:
-        FileNotFoundError: the weights file does not exist.
-        ValueError: the weights are not a 21-joint V2V-PoseNet.
+        tracker.core.errors.ModelError: a weights file (V2V-PoseNet or RefPointNet) is missing,
+            unreadable, of another kind, or not a 21-joint V2V-PoseNet; the message names the file
+            and how to train one.
+        tracker.core.errors.AcceleratorError: ``config.device`` asks for CUDA and torch sees none.
     """
 
     def __init__(self, config: V2VStageConfig = V2VStageConfig(), estimator: object | None = None) -> None:
+        from models.registry import resolve_device
+
         self.config = config
-        if estimator is None and not Path(config.weights).is_file():
-            raise FileNotFoundError(f"V2V-PoseNet weights {config.weights} not found; train them with "
-                                    "`python scripts/train_v2v.py` or pass --v2v-weights")  # fmt: skip
-        if config.refpoint_weights is not None and not Path(config.refpoint_weights).is_file():
-            raise FileNotFoundError(f"RefPointNet weights {config.refpoint_weights} not found; train them with "
-                                    "`python scripts/train_v2v.py --model refpoint`")  # fmt: skip
-        self._estimator = estimator
-        self._refpoint = None
+        self.device = resolve_device(config.device or "auto")
+        self._estimator = estimator if estimator is not None else self._load_estimator()
+        self._refpoint = self._load_refpoint() if config.refpoint_weights is not None else None
         # per view: (frame index, joint centroids mm) of the hands last seen
         self._seen: dict[int, tuple[int, list[np.ndarray]]] = {}
 
@@ -156,30 +164,36 @@ class V2VDepthEstimator:
 
     @property
     def estimator(self):  # -> models.v2v_infer.V2VEstimator
-        """The network, loaded on first use (RGB-only sources never pay for it)."""
-        if self._estimator is None:
-            from models.v2v import load_weights
-            from models.v2v_infer import V2VEstimator
-
-            path = Path(self.config.weights)
-            device = self.config.device or ("cuda" if torch.cuda.is_available() else "cpu")
-            model = load_weights(path, device=device)
-            if getattr(model, "num_joints", None) != NUM_JOINTS:
-                raise ValueError(f"{path} is not a {NUM_JOINTS}-joint V2V-PoseNet")
-            self._estimator = V2VEstimator(model, device=device, half=self.config.half)
-            log.info("V2V-PoseNet %s on %s (grid %d, cube %.0f mm)", path.name, device, self._estimator.grid,
-                     self._estimator.cube_mm)  # fmt: skip
+        """The V2V-PoseNet estimator (loaded when the stage was built)."""
         return self._estimator
 
     @property
     def refpoint(self):  # -> models.v2v_infer.RefPointRefiner | None
-        """The reference-point refinement network, loaded on first use (None when not configured)."""
-        if self._refpoint is None and self.config.refpoint_weights is not None:
-            from models.v2v import load_weights
-            from models.v2v_infer import RefPointRefiner
-
-            self._refpoint = RefPointRefiner(load_weights(self.config.refpoint_weights, device="cpu"))
+        """The reference-point refinement network (None when not configured)."""
         return self._refpoint
+
+    def _load_estimator(self):  # -> models.v2v_infer.V2VEstimator
+        from models.registry import load_pretrained
+        from models.v2v_infer import V2VEstimator
+
+        path = Path(self.config.weights)
+        model = load_pretrained("v2v_light", self.device, path=None if path == DEFAULT_V2V_WEIGHTS else path)
+        if getattr(model, "num_joints", None) != NUM_JOINTS:
+            raise ModelError(f"{path} holds a {model.num_joints}-joint V2V-PoseNet; the live stage needs "
+                             f"{NUM_JOINTS} joints (MediaPipe order): train one with "
+                             "`python scripts/train_v2v.py --model v2v_light`")  # fmt: skip
+        estimator = V2VEstimator(model, device=self.device, half=self.config.half)
+        log.info("V2V-PoseNet %s on %s (grid %d, cube %.0f mm)", path.name, self.device, estimator.grid,
+                 estimator.cube_mm)  # fmt: skip
+        return estimator
+
+    def _load_refpoint(self):  # -> models.v2v_infer.RefPointRefiner
+        from models.registry import load_pretrained
+        from models.v2v_infer import RefPointRefiner
+
+        path = Path(self.config.refpoint_weights)
+        model = load_pretrained("refpoint", self.device, path=None if path == DEFAULT_REFPOINT_WEIGHTS else path)
+        return RefPointRefiner(model, device=self.device)
 
     def reset(self) -> None:
         """Forget the tracked hands (a new sequence)."""

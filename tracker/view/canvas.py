@@ -432,7 +432,8 @@ class TrackerView:
             return None
         colors = confidence_colors(hand.confidence)
         if hand.view == 0:
-            slot.show_2d(np.asarray(hand.joints_2d, dtype=np.float32), colors, hand_label(hand), track_color(hand.track_id))
+            label_color = track_color(hand.track_id)
+            slot.show_2d(np.asarray(hand.joints_2d, dtype=np.float32), colors, hand_label(hand), label_color)
         else:
             slot.show_2d(None, None, None, None)
         joints = None

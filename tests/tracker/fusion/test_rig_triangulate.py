@@ -15,7 +15,6 @@ from tracker.fusion.triangulate import (
     TriangulationError,
     projection_matrices,
     triangulate_joints,
-    undistort_pixels,
 )
 from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
 
@@ -57,11 +56,11 @@ def test_distortion_is_removed_before_triangulating(scene):
     # ignoring the distortion costs millimetres: the undistortion really is applied
     naive = triangulate_joints(scene.cameras, uv, conf, TriangulationConfig(method="dlt"))
     assert np.abs(naive.points - X).max() > 1.0
-    # undistort_pixels inverts the projection; NaN stays NaN
+    # Camera.undistort_pixels inverts the projection; NaN stays NaN
     P = projection_matrices(cams)
     xh = np.einsum("ab,jb->ja", P[1], np.c_[X, np.ones(21)])
     want = xh[:, :2] / xh[:, 2:]
-    got = undistort_pixels(cams[1], np.vstack([uv[:, 1], [[np.nan, np.nan]]]))
+    got = cams[1].undistort_pixels(np.vstack([uv[:, 1], [[np.nan, np.nan]]]))
     assert np.abs(got[:21] - want).max() < 1e-3 and np.isnan(got[21]).all()
 
 

@@ -153,11 +153,9 @@ def test_fusion_needs_21_joints(rig):
         triangulate_keypoints(cams, kp, "fusion")
 
 
-def test_fusion_on_a_hand(tmp_path, monkeypatch):
-    from models import hamuco_infer
+def test_fusion_on_a_hand(monkeypatch):
+    from models import registry
 
-    if not hamuco_infer.DEFAULT_WEIGHTS.exists():
-        pytest.skip("no shipped weights models/weights/hamuco.pt")
     cams, kp, X = make_rig(21)
     points = kp.points.copy()
     points[2, 1:] = np.nan  # frame 2: only c0 sees the hand
@@ -168,7 +166,8 @@ def test_fusion_on_a_hand(tmp_path, monkeypatch):
     assert err[0] < 10.0
     assert err[1] < 40.0  # one of the 5 views shifted by 120 px: pulled, not thrown (RANSAC rejects it)
     assert np.isnan(fused.points_3d[2]).all()  # one view is not enough
-    monkeypatch.setattr(hamuco_infer, "DEFAULT_WEIGHTS", tmp_path / "absent.pt")
+    entry = registry.CATALOG["hamuco"]  # the shipped checkpoint gone: a clear error, not a traceback
+    monkeypatch.setitem(registry.CATALOG, "hamuco", dataclasses.replace(entry, filename="absent.pt"))
     with pytest.raises(FusionUnavailableError, match="--method ransac"):
         triangulate_keypoints(cams, kp, "fusion")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def test_window_keeps_only_the_latest_samples() -> None:
 def test_fps_from_completion_times(monkeypatch: pytest.MonkeyPatch) -> None:
     """11 frames finished 0.04 s apart: 10 intervals over 0.4 s = 25.0 FPS; one frame or none: 0."""
     clock = iter(np.arange(11) * 0.04 + 100.0)
-    monkeypatch.setattr(stats_module.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(stats_module, "time", SimpleNamespace(perf_counter=lambda: float(next(clock))))
     rec = StatsRecorder()
     assert rec.snapshot().fps == 0.0
     rec.add_processed({})

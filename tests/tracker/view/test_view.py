@@ -1,5 +1,5 @@
 """Tests of tracker.view: offscreen (EGL) renders checked pixel by pixel, the rig mosaic, the event loop,
-misuse. The video recorder is tested with the sinks (tests/tracker/sinks/test_video.py)."""
+misuse. The video recorder is tested with the sinks (tests/tracker/sinks/test_video_recorder.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,15 @@ import pytest
 os.environ.setdefault("EGL_PLATFORM", "surfaceless")
 
 from tracker.core.joints import EDGES, FINGERS, NUM_JOINTS  # noqa: E402
+from tracker.core.structures import (  # noqa: E402
+    Camera,
+    Frame,
+    FrameResult,
+    FrameSet,
+    HandPose,
+    Intrinsics,
+)
 from tracker.runtime.stats import LoopStats, StageStats  # noqa: E402
-from tracker.core.structures import Camera, Frame, FrameResult, FrameSet, HandPose, Intrinsics  # noqa: E402
 from tracker.view import TrackerView, ViewConfig, ViewUnavailableError, use_backend  # noqa: E402
 from tracker.view.colors import FINGER_COLORS, confidence_colors  # noqa: E402
 from tracker.view.geometry import camera_to_display  # noqa: E402
