@@ -37,7 +37,8 @@ from tracker.sinks.export import JsonlExporter  # noqa: E402
 from tracker.io.intrinsics import load_intrinsics  # noqa: E402
 from tracker.runtime.loop import StreamingLoop  # noqa: E402
 from tracker.stages.landmarks import MediaPipeConfig  # noqa: E402
-from tracker.build import RgbPipelineConfig, build_rgb_pipeline  # noqa: E402
+from tracker.build import build_pipeline  # noqa: E402
+from tracker.config import DepthConfig, TrackerConfig  # noqa: E402
 from tracker.io.sources import DEMO_INTRINSICS, DEMO_VIDEO  # noqa: E402
 
 
@@ -76,7 +77,9 @@ def handtrack_loop(video: Path, passes: int, complexity: int, intrinsics_path: P
     """Seconds per frame of the full loop, and its per-stage stats; ``max_frames`` per pass as in
     :func:`bare_mediapipe`."""
     intr = load_intrinsics(intrinsics_path) if intrinsics_path else None
-    pipeline = build_rgb_pipeline(RgbPipelineConfig(mediapipe=MediaPipeConfig(model_complexity=complexity)))
+    # the RGB path of the CLI on a video: no depth stages (a video has no depth)
+    config = TrackerConfig(landmarks=MediaPipeConfig(model_complexity=complexity), depth=DepthConfig(estimator="mediapipe"))
+    pipeline = build_pipeline(config)
     with tempfile.TemporaryDirectory() as tmp, VideoFileDevice(video, realtime=False, intrinsics=intr, loop=passes > 1) as dev:
         per_pass = dev.frame_count if max_frames is None else min(max_frames, dev.frame_count or max_frames)
         n_frames = per_pass * passes if per_pass else None

@@ -119,7 +119,7 @@ def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
     Rows (all on the same ``frames`` frame sets, rendered before timing, as a live rig whose
     cameras cost the host little):
 
-    * ``rig_pipeline_4x640x480``: :func:`tracker.fusion.rig.build_rig_pipeline` with 2 MediaPipe
+    * ``rig_pipeline_4x640x480``: :func:`tracker.build.build_pipeline` for 4 views with 2 MediaPipe
       threads (the default); ``baseline`` bare MediaPipe on the 4 views one after the other (the
       same graphs, nothing else), so ``ratio`` > 1 means the pipeline is faster than running the
       detector sequentially.
@@ -137,7 +137,9 @@ def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
     from models.synthetic import SceneConfig
     from tracker.runtime.loop import StreamingLoop
     from tracker.stages.landmarks import MediaPipeConfig
-    from tracker.fusion.rig import MultiViewLandmarks, RigPipelineConfig, build_rig_pipeline
+    from tracker.build import build_pipeline
+    from tracker.config import FusionConfig, TrackerConfig
+    from tracker.fusion.rig import MultiViewLandmarks
 
     framesets = _rig_framesets(frames)
     rows = []
@@ -149,8 +151,8 @@ def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
 
     for name, workers, complexity in (("rig_pipeline_4x640x480", 2, 1), ("rig_pipeline_4x640x480_1thread", 1, 1),
                                       ("rig_pipeline_4x640x480_lite", 2, 0)):
-        config = RigPipelineConfig(mediapipe=MediaPipeConfig(model_complexity=complexity), workers=workers)
-        pipeline = build_rig_pipeline(config, num_views=LOOP_VIEWS)
+        config = TrackerConfig(landmarks=MediaPipeConfig(model_complexity=complexity), fusion=FusionConfig(workers=workers))
+        pipeline = build_pipeline(config, LOOP_VIEWS)
         times, stages = _time_pipeline(pipeline, framesets)
         pipeline.close()
         r = timed_row(name, times, "bare MediaPipe on the 4 views, one thread", base_times,
@@ -170,7 +172,7 @@ def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
         n += 1
     device_fps = n / (time.perf_counter() - t0)
     dev.close()
-    pipeline = build_rig_pipeline(RigPipelineConfig(), num_views=LOOP_VIEWS)
+    pipeline = build_pipeline(TrackerConfig(), LOOP_VIEWS)
     stop = threading.Event()
     dev = SyntheticDevice(7, config, with_depth=False, loop=True)
     dev.open()
@@ -209,7 +211,8 @@ def recorded_rig_loop(framesets: list, base_ms: float) -> dict:
 
     from tracker.io.calibration import save_calibration
     from tracker.runtime.loop import StreamingLoop
-    from tracker.fusion.rig import RigPipelineConfig, build_rig_pipeline
+    from tracker.build import build_pipeline
+    from tracker.config import TrackerConfig
     from tracker.io.sources import SourceOptions, open_source, parse_source
 
     cameras = [dataclasses.replace(f.camera, name=f"cam{v}") for v, f in enumerate(framesets[0].frames)]
@@ -223,7 +226,7 @@ def recorded_rig_loop(framesets: list, base_ms: float) -> dict:
         save_calibration(cameras, root / "calibration.toml")
         (root / "rig.toml").write_text('calibration = "calibration.toml"\n' + "".join(
             f'[[cameras]]\nname = "cam{v}"\nsource = "cam{v}"\n' for v in range(LOOP_VIEWS)))
-        pipeline = build_rig_pipeline(RigPipelineConfig(), num_views=LOOP_VIEWS)
+        pipeline = build_pipeline(TrackerConfig(), LOOP_VIEWS)
         device = open_source(parse_source(f"rig:{root / 'rig.toml'}"), SourceOptions(realtime=False))
         loop = StreamingLoop(device, pipeline, [])
         try:

@@ -75,7 +75,8 @@ from tracker.core.metrics import (  # noqa: E402
     root_relative,
 )
 from tracker.post.one_euro import SMOOTHING_PRESETS  # noqa: E402
-from tracker.build import RgbPipelineConfig, build_rgb_pipeline  # noqa: E402
+from tracker.build import build_pipeline  # noqa: E402
+from tracker.config import TrackerConfig, override  # noqa: E402
 from tracker.core.structures import Camera, Extrinsics, Frame, FrameSet, HandPose, Intrinsics  # noqa: E402
 
 DEFAULT_DATA = default_data_root()
@@ -233,11 +234,11 @@ def run_pipeline(samples: list[Sample], video: bool, dt_s: float) -> list[list[H
     apart so no identity state carries over. ``video=True``: tracking mode + medium smoothing, frames
     ``dt_s`` apart.
     """
-    cfg = RgbPipelineConfig(
-        mediapipe=MediaPipeConfig(static_image_mode=not video, max_hands=2),
-        smoothing=SMOOTHING_PRESETS["medium"] if video else None,
-    )
-    pipeline = build_rgb_pipeline(cfg)
+    cfg = override(TrackerConfig(), **{  # RGB photos: the depth stages would pass them through unchanged
+        "landmarks.static_image_mode": not video, "landmarks.max_hands": 2, "depth.estimator": "mediapipe",
+        "smoothing": SMOOTHING_PRESETS["medium"] if video else None,
+    })
+    pipeline = build_pipeline(cfg)
     out = []
     try:
         for i, s in enumerate(samples):

@@ -2,10 +2,12 @@
 """Make the bundled demo recording: a drawn right hand with exact ground truth.
 
 The hand is the project's own drawing (no third-party images): the project's kinematic hand model
-(:mod:`models.hand_model`, average right hand) in millimetres, animated over 4 s at 30 FPS and rendered by a tiny z-buffered numpy rasteriser of
-tapered capsules and a palm slab, shaded, 2x supersampled and downsampled with OpenCV. MediaPipe
-Hands is then run on the decoded video to measure how well it detects the drawing and how close
-its landmarks fall to the ground truth.
+(:mod:`models.hand_model`, average right hand) in millimetres, animated over 4 s at 30 FPS with a
+small smoothed tremor (:func:`models.motion.smooth_noise`), and rendered by the data engine's ray
+caster (:func:`models.render.render`: the skin of :mod:`models.hand_surface`, shaded, 2x supersampled,
+lightly blurred) over one of its walls (:func:`models.render.make_background`). MediaPipe Hands is
+then run on the decoded video to measure how well it detects the drawing and how close its
+landmarks fall to the ground truth.
 
 Frames and units:
 
@@ -30,7 +32,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import itertools
 import math
 import sys
 import tempfile
@@ -49,10 +50,12 @@ import torch  # noqa: E402
 
 from devices.video import VideoFileDevice  # noqa: E402
 from models import hand_model as hm  # noqa: E402
-from tracker.io.intrinsics import save_intrinsics_json  # noqa: E402
+from models.motion import smooth_noise  # noqa: E402
+from models.render import RenderConfig, RenderHand, make_background, render  # noqa: E402
 from tracker.core.joints import EDGES, FINGERS, JOINT_NAMES, NUM_JOINTS  # noqa: E402
 from tracker.core.metrics import joint_errors, procrustes_align  # noqa: E402
-from tracker.core.structures import Intrinsics  # noqa: E402
+from tracker.core.structures import Camera, Intrinsics  # noqa: E402
+from tracker.io.intrinsics import save_intrinsics_json  # noqa: E402
 
 __all__ = [
     "SEED",
@@ -64,6 +67,8 @@ __all__ = [
     "animate",
     "forward_kinematics",
     "hand_rotation",
+    "background",
+    "render_joints",
     "render_frame",
     "generate",
     "evaluate_mediapipe",
@@ -76,6 +81,11 @@ NUM_FRAMES: int = 120
 INTRINSICS = Intrinsics(fx=600.0, fy=600.0, cx=320.0, cy=240.0, width=640, height=480)
 HANDEDNESS = "right"
 SUPERSAMPLE = 2
+#: Gaussian blur (px) of the rendered hand, like a camera's optics.
+BLUR_SIGMA = 0.45
+#: Half-length (frames) of the tremor's smoothing kernel: the committed ground truth was drawn with
+#: this one (3 x its 4-frame width), where :func:`models.motion.smooth_noise` would take 13.
+TREMOR_RADIUS = 12
 #: The demo recording ships as package data of ``tracker`` (read through importlib.resources).
 DEFAULT_OUT = _REPO / "tracker" / "assets" / "demo"
 
@@ -93,10 +103,6 @@ DEFAULT_OUT = _REPO / "tracker" / "assets" / "demo"
 HAND_SCALE = hm.BASE_SCALE_MM
 #: Largest difference (mm, px) allowed between a regenerated and the committed ground truth.
 GT_TOLERANCE = 1e-9
-
-# Skin radii per joint, the fingertip inset and the finger-pad swell are the renderer's
-# (:mod:`models.hand_surface`), so the drawing and the data engine share one hand surface size.
-from models.hand_surface import PAD_AT, PAD_SWELL, RADII, TIP_INSET  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -130,9 +136,9 @@ class PoseParams:
 
 
 # --------------------------------------------------------------------------------------------------
-# Small deterministic linear algebra for the wrist rotation and the drawing: no BLAS (whose kernels
-# differ between CPUs) and no numpy SIMD trigonometry: rotations come from ``math`` and products are
-# written out as fixed sequences of elementwise operations.
+# Small deterministic linear algebra for the wrist rotation: no BLAS (whose kernels differ between
+# CPUs) and no numpy SIMD trigonometry: rotations come from ``math`` and products are written out as
+# fixed sequences of elementwise operations.
 # --------------------------------------------------------------------------------------------------
 
 
@@ -159,10 +165,6 @@ def _mm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _apply(r: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Rotate points ``(..., 3)`` by the 3x3 ``r`` (``r @ p`` per point) in a fixed order."""
     return p[..., 0:1] * r[:, 0] + p[..., 1:2] * r[:, 1] + p[..., 2:3] * r[:, 2]
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / math.sqrt(float(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]))
 
 
 #: Hand-local -> camera rotation of the base pose: palm towards the camera, fingers up.
@@ -228,22 +230,6 @@ def keyframes() -> list[tuple[float, PoseParams]]:
     ]
 
 
-def _smooth_noise(rng: np.random.Generator, n: int, dims: int, width: float) -> np.ndarray:
-    """``(n, dims)`` Gaussian noise low-passed by a Gaussian kernel of ``width`` frames, scaled back
-    to unit standard deviation. Written with ``math`` and elementwise operations only (no BLAS, no
-    SIMD transcendentals) so that it is bit-identical on every machine."""
-    pad = int(3 * width)
-    white = rng.standard_normal((n + 2 * pad, dims))
-    taps = [math.exp(-0.5 * (k / width) ** 2) for k in range(-pad, pad + 1)]
-    total = math.fsum(taps)
-    taps = [t / total for t in taps]
-    gain = math.sqrt(math.fsum(t * t for t in taps))
-    out = np.zeros((n, dims))
-    for k, t in enumerate(taps):
-        out += t * white[k : k + n]
-    return out / gain
-
-
 def animate(num_frames: int = NUM_FRAMES, fps: float = FPS, seed: int = SEED) -> list[PoseParams]:
     """Poses of all frames: smoothstep between :func:`keyframes` plus a small seeded tremor
     (about 1 deg of rotation, 1.5 mm of translation and 1.5 deg of finger flexion)."""
@@ -251,7 +237,7 @@ def animate(num_frames: int = NUM_FRAMES, fps: float = FPS, seed: int = SEED) ->
     times = np.array([k[0] for k in keys])
     vecs = np.stack([k[1].as_vector() for k in keys])
     rng = np.random.default_rng(seed)
-    tremor = _smooth_noise(rng, num_frames, vecs.shape[1], width=4.0)
+    tremor = smooth_noise(rng, num_frames, vecs.shape[1], width=4.0, radius=TREMOR_RADIUS)
     scale = np.concatenate([np.full(15, 1.5), np.zeros(5), np.full(3, 1.0), np.full(3, 1.5)])
     poses = []
     for i in range(num_frames):
@@ -265,301 +251,39 @@ def animate(num_frames: int = NUM_FRAMES, fps: float = FPS, seed: int = SEED) ->
 
 
 # --------------------------------------------------------------------------------------------------
-# Rendering: a z-buffered rasteriser of shaded tapered capsules and a palm slab, in numpy.
+# Rendering: the data engine's ray caster (models.render) over one of its walls
 # --------------------------------------------------------------------------------------------------
 
-SKIN = np.array([0.87, 0.66, 0.54])  # forearm (RGB albedo in [0, 1])
-PALM_SKIN = np.array([0.89, 0.65, 0.55])  # palm and fingers, seen from the volar side
-TIP_SKIN = np.array([0.89, 0.63, 0.54])  # finger pads, a little pinker
-SLEEVE = np.array([0.16, 0.22, 0.36])
-LIGHT = _unit(np.array([-0.35, -0.55, -1.0]))  # direction towards the light, camera frame
-PALM_ID, FOREARM_ID, SLEEVE_ID, THENAR_ID, HYPOTHENAR_ID = 0, 1, 2, 3, 4
-PALM_GROUP = (PALM_ID, THENAR_ID, HYPOTHENAR_ID)
+
+def background(intr: Intrinsics = INTRINSICS, seed: int = SEED) -> np.ndarray:
+    """The wall behind the hand: a seeded soft gradient with low-frequency noise and no clutter
+    (:func:`models.render.make_background`), RGB uint8 ``(H, W, 3)``."""
+    return make_background(intr.width, intr.height, np.random.default_rng(seed + 1), clutter=0)
 
 
-#: Fixed capsules (hand-local ends mm, radii mm, depth/width ratio, item id, albedo).
-BODY_CAPSULES: tuple[tuple[tuple[float, float, float], tuple[float, float, float], float, float, float, int,
-                           np.ndarray], ...] = (
-    ((3.0, -10.0, -9.0), (3.0, -260.0, -9.0), 27.0, 32.0, 0.7, FOREARM_ID, SKIN),
-    ((3.0, -95.0, -4.0), (3.0, -320.0, -6.0), 34.0, 37.0, 0.75, SLEEVE_ID, SLEEVE),
-    ((15.0, 5.0, 6.0), (32.0, 48.0, 11.0), 15.0, 11.0, 0.75, THENAR_ID, PALM_SKIN),
-    ((-24.0, 1.0, 3.0), (-34.0, 64.0, 4.0), 13.0, 10.5, 0.75, HYPOTHENAR_ID, PALM_SKIN),
-)
-
-
-def _bone_id(finger_index: int, bone: int) -> int:
-    return 10 + 3 * finger_index + bone
-
-
-#: Ulnar, proximal and radial palm edge in the hand-local palm plane (x, y) mm, from the pinky base
-#: round the heel of the hand to the index base; the distal edge follows the fingers (:func:`palm_outline`).
-PALM_EDGE: tuple[tuple[float, float], ...] = (
-    (-44.0, 78.0), (-45.0, 58.0), (-42.0, 32.0), (-33.0, 5.0), (-27.0, -8.0), (-17.0, -16.0),
-    (0.0, -19.0), (16.0, -16.0), (25.0, -7.0), (31.0, 7.0), (32.0, 35.0), (34.0, 62.0), (33.0, 80.0),
-)  # fmt: skip
-PALM_SURFACE_Z = 8.0  # mm volar of the joint plane, at the palm's rim
-PALM_BULGE = 5.0  # mm more in the palm's middle (less in its hollow)
-#: Where a finger leaves the palm (the palmar digital crease), as a fraction of the proximal phalanx.
-DIGITAL_CREASE = 0.4
-#: Palm lines (heart, head, life) as hand-local polylines on the palm surface.
-PALM_LINES: tuple[tuple[tuple[float, float], ...], ...] = (
-    ((-43.0, 62.0), (-28.0, 67.0), (-10.0, 71.0), (6.0, 74.0), (16.0, 79.0)),
-    ((29.0, 58.0), (14.0, 55.0), (-4.0, 50.0), (-22.0, 44.0), (-32.0, 38.0)),
-    ((30.0, 58.0), (20.0, 48.0), (14.0, 35.0), (12.0, 20.0), (14.0, 6.0)),
-)
-
-
-class _Canvas:
-    """Supersampled z-buffer: depth (mm), item id, normal (camera frame) and albedo per pixel."""
-
-    def __init__(self, intr: Intrinsics, ss: int) -> None:
-        self.w, self.h = intr.width * ss, intr.height * ss
-        self.f, self.fy = intr.fx * ss, intr.fy * ss
-        self.cx, self.cy = intr.cx * ss, intr.cy * ss
-        self.z = np.full((self.h, self.w), np.inf, np.float32)
-        self.ids = np.full((self.h, self.w), -1, np.int16)
-        self.normal = np.zeros((self.h, self.w, 3), np.float32)
-        self.albedo = np.zeros((self.h, self.w, 3), np.float32)
-
-    def project(self, p: np.ndarray) -> np.ndarray:
-        """Camera mm ``(..., 3)`` -> supersampled continuous pixels ``(..., 2)``."""
-        z = p[..., 2]
-        return np.stack([self.f * p[..., 0] / z + self.cx, self.fy * p[..., 1] / z + self.cy], -1)
-
-    def _write(self, ys: slice, xs: slice, inside: np.ndarray, z: np.ndarray, n: np.ndarray,
-               albedo: np.ndarray, item: int) -> None:
-        zb = self.z[ys, xs]
-        win = inside & (z < zb)
-        zb[win] = z[win]
-        self.ids[ys, xs][win] = item
-        self.normal[ys, xs][win] = n[win]
-        self.albedo[ys, xs][win] = albedo if albedo.ndim == 1 else albedo[win]
-
-    def capsule(self, a3: np.ndarray, b3: np.ndarray, ra: float, rb: float, item: int,
-                albedo: np.ndarray, depth_scale: float = 1.0) -> None:
-        """A tapered capsule from ``a3`` to ``b3`` (camera mm) with skin radii ``ra``/``rb`` mm;
-        its cross-section is ``depth_scale`` times as deep (along the view ray) as wide."""
-        a, b = self.project(a3), self.project(b3)
-        pa, pb = self.f * ra / a3[2], self.f * rb / b3[2]
-        x0 = max(math.floor(min(a[0] - pa, b[0] - pb)), 0)
-        x1 = min(math.ceil(max(a[0] + pa, b[0] + pb)) + 1, self.w)
-        y0 = max(math.floor(min(a[1] - pa, b[1] - pb)), 0)
-        y1 = min(math.ceil(max(a[1] + pa, b[1] + pb)) + 1, self.h)
-        if x0 >= x1 or y0 >= y1:
-            return
-        px = (np.arange(x0, x1, dtype=np.float32) + 0.5)[None, :]
-        py = (np.arange(y0, y1, dtype=np.float32) + 0.5)[:, None]
-        ab = b - a
-        l2 = max(float(ab @ ab), 1e-9)
-        t = np.clip(((px - a[0]) * ab[0] + (py - a[1]) * ab[1]) / l2, 0.0, 1.0)
-        dx, dy = px - (a[0] + t * ab[0]), py - (a[1] + t * ab[1])
-        r_px = pa + t * (pb - pa)
-        d2 = (dx * dx + dy * dy) / (r_px * r_px)
-        inside = d2 < 1.0
-        hr = np.sqrt(np.clip(1.0 - d2, 0.0, 1.0))
-        r_mm = ra + t * (rb - ra)
-        z = a3[2] + t * (b3[2] - a3[2]) - hr * r_mm * depth_scale
-        n = np.stack([dx / r_px, dy / r_px, -hr / (depth_scale * depth_scale)], -1)
-        n /= np.linalg.norm(n, axis=-1, keepdims=True) + 1e-9
-        self._write(slice(y0, y1), slice(x0, x1), inside, z, n, albedo, item)
-
-    def palm(self, outline_local: np.ndarray, rot: np.ndarray, scale: float, wrist: np.ndarray,
-             item: int, albedo: np.ndarray) -> None:
-        """The palm: the polygon ``outline_local`` (hand-local mm, seen along the view rays) filled
-        with the height field :func:`palm_height` over the plane ``z = PALM_SURFACE_Z`` of the hand
-        whose local -> camera transform is ``X = scale * rot @ x + wrist``."""
-        uv = self.project(_apply(scale * rot, outline_local) + wrist)
-        x0, y0 = np.maximum(np.floor(uv.min(0)).astype(int) - 2, 0)
-        x1, y1 = np.minimum(np.ceil(uv.max(0)).astype(int) + 3, [self.w, self.h])
-        if x0 >= x1 or y0 >= y1:
-            return
-        mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-        pts = np.round((uv - [x0 + 0.5, y0 + 0.5]) * 16).astype(np.int32)
-        cv2.fillPoly(mask, [pts], 255, cv2.LINE_8, shift=4)
-        px = (np.arange(x0, x1, dtype=np.float64) + 0.5)[None, :]
-        py = (np.arange(y0, y1, dtype=np.float64) + 0.5)[:, None]
-        rx, ry = np.broadcast_arrays((px - self.cx) / self.f, (py - self.cy) / self.fy)
-        ray = np.stack([rx, ry, np.ones_like(rx)], -1)  # view rays with z = 1
-        volar = rot[:, 2]
-        origin = scale * rot @ np.array([0.0, 0.0, PALM_SURFACE_Z]) + wrist
-        denom = ray @ volar
-        s = float(volar @ origin) / np.where(np.abs(denom) < 1e-6, 1e-6, denom)
-        local = (ray * s[..., None] - wrist) @ rot / scale  # (x, y, PALM_SURFACE_Z) on the plane
-        h, hx, hy = palm_height(local[..., 0], local[..., 1])
-        z = (s + scale * h * volar[2]).astype(np.float32)
-        n = volar - hx[..., None] * rot[:, 0] - hy[..., None] * rot[:, 1]
-        n /= np.linalg.norm(n, axis=-1, keepdims=True)
-        self._write(slice(y0, y1), slice(x0, x1), mask > 0, z, n.astype(np.float32), albedo, item)
-
-
-def palm_height(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Height (mm, volar) of the palm skin above the plane ``z = PALM_SURFACE_Z`` at hand-local
-    ``(x, y)`` mm, and its x and y derivatives: a rounded slab that falls off towards the ulnar,
-    radial and proximal rims, with a shallow hollow in the middle."""
-    u = (x + 5.5) / 40.0
-    v = np.minimum((y - 50.0) / 75.0, 0.0)
-    q = u**4 + v**4
-    root = np.sqrt(np.clip(1.0 - q, 1e-3, 1.0))
-    inside = q < 1.0 - 1e-3
-    dq_dx, dq_dy = 4.0 * u**3 / 40.0, 4.0 * v**3 / 75.0
-    h = PALM_BULGE * root
-    hx = np.where(inside, -0.5 * PALM_BULGE * dq_dx / root, 0.0)
-    hy = np.where(inside, -0.5 * PALM_BULGE * dq_dy / root, 0.0)
-    g = 2.5 * np.exp(-((x + 4.0) ** 2 + (y - 48.0) ** 2) / (2.0 * 16.0**2))
-    h = h - g
-    hx = hx + g * (x + 4.0) / 16.0**2
-    hy = hy + g * (y - 48.0) / 16.0**2
-    return h, hx, hy
-
-
-def palm_outline(joints_local: np.ndarray, frames: dict[str, list[np.ndarray]]) -> np.ndarray:
-    """The palm polygon ``(N, 3)`` hand-local mm: :data:`PALM_EDGE` plus, across each finger, the
-    palmar digital crease (``DIGITAL_CREASE`` along its proximal phalanx) and the webs between."""
-    pts = [np.array([x, y, PALM_SURFACE_Z]) for x, y in PALM_EDGE]
-    top = []
-    for name in ("index", "middle", "ring", "pinky"):
-        mcp, pip = FINGERS[name][0], FINGERS[name][1]
-        centre = joints_local[mcp] + DIGITAL_CREASE * (joints_local[pip] - joints_local[mcp])
-        across = frames[name][0][:, 0] * RADII[name][0]
-        top.append((centre + across, centre - across))  # radial then ulnar side
-    line = [top[0][0]]
-    distal = np.array([0.0, 1.0, 0.0])
-    for (_, ulnar), (radial, _) in itertools.pairwise(top):  # webs sag a few mm, U-shaped
-        line += [ulnar, 0.7 * ulnar + 0.3 * radial - 3.0 * distal, 0.5 * (ulnar + radial) - 4.0 * distal,
-                 0.3 * ulnar + 0.7 * radial - 3.0 * distal, radial]
-    line.append(top[-1][1])
-    for p in line:
-        p[2] = min(p[2], PALM_SURFACE_Z)
-    return np.stack(pts + line)
-
-
-def _background(intr: Intrinsics, ss: int, seed: int) -> np.ndarray:
-    """A softly textured wall: vertical gradient plus seeded low-frequency noise, RGB float
-    ``(H*ss, W*ss, 3)`` in [0, 1]."""
-    rng = np.random.default_rng(seed + 1)
-    h, w = intr.height * ss, intr.width * ss
-    yy = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
-    top, bottom = np.array([0.74, 0.77, 0.80], np.float32), np.array([0.56, 0.59, 0.63], np.float32)
-    img = top + (bottom - top) * yy
-    coarse, fine = (cv2.resize(rng.standard_normal(shape).astype(np.float32), (w, h),
-                               interpolation=cv2.INTER_CUBIC) for shape in ((12, 16), (60, 80)))
-    img = img + (0.025 * coarse + 0.008 * fine)[..., None]
-    return np.broadcast_to(img, (h, w, 3)).astype(np.float32)
-
-
-def render_frame(pose: PoseParams, intr: Intrinsics = INTRINSICS, background: np.ndarray | None = None,
-                 ss: int = SUPERSAMPLE) -> np.ndarray:
-    """Draw the hand in ``pose``.
+def render_joints(joints_cam: np.ndarray, intr: Intrinsics = INTRINSICS, background_rgb: np.ndarray | None = None,
+                  ss: int = SUPERSAMPLE) -> np.ndarray:
+    """Draw the right hand whose joints are ``joints_cam`` with the data engine's renderer.
 
     Args:
-        pose: the hand pose (camera frame mm).
+        joints_cam: ``(21, 3)`` joints, camera frame mm, MediaPipe order.
         intr: camera intrinsics (pinhole, no distortion).
-        background: RGB float ``(H*ss, W*ss, 3)`` in [0, 1]; default a plain grey.
+        background_rgb: RGB uint8 ``(H, W, 3)``; None = plain grey.
         ss: supersampling factor.
 
     Returns:
         RGB uint8 ``(H, W, 3)``.
     """
-    cv = _Canvas(intr, ss)
-    rot = hand_rotation(pose.rotation)
-    lin = HAND_SCALE * rot  # hand-local model mm -> camera mm
-    local, frames = forward_kinematics(pose)
-    cam = _apply(lin, local) + pose.wrist
-
-    def c(p: tuple[float, float, float] | np.ndarray) -> np.ndarray:
-        return _apply(lin, np.asarray(p, dtype=np.float64)) + pose.wrist
-
-    # Forearm, sleeve, palm and its padding.
-    sc = HAND_SCALE
-    for a, b, ra, rb, depth_scale, item, albedo in BODY_CAPSULES:
-        cv.capsule(c(a), c(b), sc * ra, sc * rb, item, albedo, depth_scale)
-    cv.palm(palm_outline(local, frames), rot, sc, pose.wrist, PALM_ID, PALM_SKIN)
-
-    # Fingers: a capsule per bone; the distal bone is two, swelling into the finger pad, and ends
-    # TIP_INSET * r short of the tip joint.
-    for f, (name, idx) in enumerate(FINGERS.items()):
-        radii = [sc * r for r in RADII[name]]
-        for k in range(2):
-            cv.capsule(cam[idx[k]], cam[idx[k + 1]], radii[k], radii[k + 1], _bone_id(f, k), PALM_SKIN, 0.9)
-        a, b = cam[idx[2]], cam[idx[3]]
-        end = b - TIP_INSET * radii[3] * (b - a) / np.linalg.norm(b - a)
-        pad = a + PAD_AT * (end - a)
-        r_pad = PAD_SWELL * max(radii[2], radii[3])
-        cv.capsule(a, pad, radii[2], r_pad, _bone_id(f, 2), TIP_SKIN, 0.9)
-        cv.capsule(pad, end, r_pad, radii[3], _bone_id(f, 2), TIP_SKIN, 0.9)
-
-    hand_full = np.isfinite(cv.z)
-    bg = background if background is not None else np.full((cv.h, cv.w, 3), 0.6, np.float32)
-    img = bg.copy()
-    if hand_full.any():
-        rows, cols = np.flatnonzero(hand_full.any(1)), np.flatnonzero(hand_full.any(0))
-        box = (slice(max(rows[0] - 8, 0), rows[-1] + 9), slice(max(cols[0] - 8, 0), cols[-1] + 9))
-        img[box] = _shade(cv, box, _crease_lines(lin, pose.wrist, local, frames), bg[box])
-    img = cv2.resize(img, (intr.width, intr.height), interpolation=cv2.INTER_AREA)
-    img = cv2.GaussianBlur(img, (0, 0), 0.45)
-    return np.clip(img * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    config = RenderConfig(supersample=ss, blur_sigma=BLUR_SIGMA)
+    return render(Camera("demo", intr), [RenderHand(joints_cam, HANDEDNESS)], config,
+                  background_rgb=background_rgb).rgb  # fmt: skip
 
 
-def _crease_lines(lin: np.ndarray, wrist: np.ndarray, local: np.ndarray,
-                  frames: dict[str, list[np.ndarray]]) -> list[tuple[np.ndarray, int]]:
-    """Skin creases of the hand at ``X = lin @ x + wrist`` (hand-local ``x``) as (camera-frame
-    polyline (N, 3) mm, owner group): the palm lines (group
-    ``PALM_ID``) and each finger's flexion creases at its two distal joints (group ``100 + f``)."""
-    lines = []
-    for line in PALM_LINES:
-        pts = np.array([(x, y, PALM_SURFACE_Z + 0.8 * PALM_BULGE) for x, y in line])
-        lines.append((_apply(lin, pts) + wrist, PALM_ID))
-    for f, (name, idx) in enumerate(FINGERS.items()):
-        for k in (1, 2):  # fingers: PIP, DIP; thumb: MCP, IP
-            r = RADII[name][k]
-            across, volar = frames[name][k][:, 0], frames[name][k][:, 2]
-            centre = local[idx[k]] + 0.8 * r * volar
-            seg = np.stack([centre - 0.75 * r * across, centre + 0.75 * r * across])
-            lines.append((_apply(lin, seg) + wrist, 100 + f))
-    return lines
+def render_frame(pose: PoseParams, intr: Intrinsics = INTRINSICS, background_rgb: np.ndarray | None = None,
+                 ss: int = SUPERSAMPLE) -> np.ndarray:
+    """Draw the hand in ``pose`` (see :func:`render_joints`)."""
+    return render_joints(to_camera(forward_kinematics(pose)[0], pose), intr, background_rgb, ss)
 
-
-def _shade(cv: _Canvas, box: tuple[slice, slice], creases: list[tuple[np.ndarray, int]],
-           bg: np.ndarray) -> np.ndarray:
-    """Shade the hand pixels of ``cv`` inside ``box`` over ``bg`` (RGB float): Lambert + ambient +
-    a little specular, contact shadows where a surface meets a nearer item, and skin creases drawn
-    only on the items of their owner group."""
-    z, ids = cv.z[box], cv.ids[box]
-    normal, albedo = cv.normal[box], cv.albedo[box]
-    hand = np.isfinite(z)
-    ndl = np.clip(normal @ LIGHT.astype(np.float32), 0.0, 1.0)
-    half = _unit(LIGHT + np.array([0.0, 0.0, -1.0])).astype(np.float32)
-    spec = np.clip(normal @ half, 0.0, 1.0) ** 24
-    color = albedo * (0.42 + 0.62 * ndl)[..., None] + 0.07 * spec[..., None]
-
-    # Contact shadows where a surface meets a nearer item, except between consecutive bones of a
-    # finger (one continuous skin).
-    shade = np.ones(z.shape, np.float32)
-    zf = np.where(hand, z, 1e6).astype(np.float32)
-    bone = np.where(ids >= 10, ids - 10, -100)
-    for dy, dx in ((0, 1), (1, 0), (0, -1), (-1, 0), (1, 1), (-1, -1), (1, -1), (-1, 1)):
-        for step in (1, 2, 3):
-            zs = np.roll(zf, (dy * step, dx * step), axis=(0, 1))
-            ids_s = np.roll(ids, (dy * step, dx * step), axis=(0, 1))
-            bone_s = np.where(ids_s >= 10, ids_s - 10, -100)
-            joined = (bone >= 0) & (bone // 3 == bone_s // 3) & (np.abs(bone - bone_s) <= 1)
-            occl = hand & (ids_s != ids) & ~joined & (zs < zf - 3.0)
-            shade[occl] = np.minimum(shade[occl], 0.55 + 0.1 * step)
-
-    crease = np.zeros(z.shape, np.float32)
-    owner = np.full(z.shape, -2, np.int16)
-    sh = 4  # fixed-point bits for sub-pixel polylines
-    offset = np.array([box[1].start + 0.5, box[0].start + 0.5])
-    for pts_cam, group in creases:
-        layer = np.zeros(z.shape, np.float32)
-        pts = np.round((cv.project(pts_cam) - offset) * (1 << sh)).astype(np.int32)
-        cv2.polylines(layer, [pts], False, 1.0, SUPERSAMPLE, cv2.LINE_AA, sh)
-        np.maximum(crease, layer, out=crease)
-        owner[layer > 0] = group
-    group_of = np.where(ids >= 10, 100 + (ids - 10) // 3, np.where(np.isin(ids, PALM_GROUP), PALM_ID, -1))
-    crease = np.where(owner == group_of, crease, 0.0)
-    color *= (shade * (1.0 - 0.28 * crease))[..., None]
-    return np.where(hand[..., None], color, bg)
 
 # --------------------------------------------------------------------------------------------------
 # Ground truth, files, MediaPipe evaluation
@@ -763,10 +487,9 @@ def contact_sheet(frames: list[np.ndarray], gt: dict[str, np.ndarray], r: EvalRe
 
 def generate(out: Path) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
     """Animate, render and write the demo into ``out``; returns the ground truth and the frames."""
-    poses = animate()
-    gt = ground_truth(poses)
-    bg = _background(INTRINSICS, SUPERSAMPLE, SEED)
-    frames = [render_frame(p, INTRINSICS, bg) for p in poses]
+    gt = ground_truth(animate())
+    wall = background(INTRINSICS, SEED)
+    frames = [render_joints(joints, INTRINSICS, wall) for joints in gt["joints_3d"]]
     write_outputs(out, gt, frames)
     return gt, frames
 

@@ -396,8 +396,8 @@ def load_config(path: str | os.PathLike[str], base: TrackerConfig | None = None)
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
+    if isinstance(value, Path):  # absolute: the file may be read from another folder
+        return os.path.abspath(value)
     return value
 
 
@@ -422,7 +422,7 @@ def _table_lines(node: Any, prefix: str) -> list[str]:
 
 def config_to_toml(config: TrackerConfig) -> str:
     """The whole configuration as TOML text that :func:`load_config` reads back to an equal config
-    (options that are None are written as comments)."""
+    (paths made absolute; options that are None are written as comments)."""
     header = "# handtrack configuration (handtrack --config FILE); every option, effective values\n"
     return header + "\n".join(_table_lines(config, "")).lstrip("\n") + "\n"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +24,6 @@ from models.refiner import (
 )
 from tracker.core.errors import ModelError
 from tracker.core.structures import FrameSet, HandPose
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _net(layout: str, seed: int = 0) -> JointRefinerNet:
@@ -197,16 +194,24 @@ def _hand(joints: np.ndarray | None, world: np.ndarray | None = None) -> HandPos
 
 
 def test_stage_refines_camera_and_world_joints() -> None:
-    stage = RefinerStage(JointRefiner(_net("mp21"), blend=1.0))
-    poses = _hand_poses(2)
-    hands = [_hand(poses[0], world=poses[1] - 200.0), _hand(None)]
-    out = stage(FrameSet(frames=(), timestamp=0.0, index=0), hands)
-    assert len(out) == 2 and out[1] is hands[1]
-    h = out[0]
-    assert h.joints_3d.shape == (21, 3) and np.isfinite(h.joints_3d).all()
-    assert np.isfinite(h.joints_world).all() and not np.allclose(h.joints_world, hands[0].joints_world)
-    assert h.uncertainty_mm is not None and (h.uncertainty_mm > 0).all()
-    assert np.linalg.norm(h.joints_3d - poses[0], axis=-1).max() < 500.0
+    """The shipped mp21 refiner as a stage on clean hand-model poses whose joint 5 (confidence 0) is 62 mm
+    off (camera) / 58 mm off (world). Measured over 3 seeds: joint 5 lands 7.3-16.1 mm from the truth, the
+    other joints move <= 1.31 mm, joint 5 gets the largest uncertainty. Bounds: < 25 mm, < 3 mm."""
+    stage = RefinerStage(load_refiner("mp21"))
+    for seed in range(3):
+        poses = _hand_poses(2, seed=seed)
+        camera, world = poses[0].copy(), poses[1] - 200.0
+        camera[5] += [50.0, -30.0, 20.0]
+        world_in = world.copy()
+        world_in[5] += [-40.0, 30.0, 30.0]
+        hands = [_hand(camera, world=world_in), _hand(None)]
+        out = stage(FrameSet(frames=(), timestamp=0.0, index=0), hands)
+        assert len(out) == 2 and out[1] is hands[1]  # no 3D joints: passed through
+        h = out[0]
+        for refined, truth in ((h.joints_3d, poses[0]), (h.joints_world, world)):
+            err = np.linalg.norm(refined - truth, axis=-1)
+            assert err[5] < 25.0 and np.delete(err, 5).max() < 3.0, (seed, err)
+        assert h.uncertainty_mm is not None and (h.uncertainty_mm > 0).all() and h.uncertainty_mm.argmax() == 5
     with pytest.raises(ValueError, match="mp21"):
         RefinerStage(JointRefiner(_net("nyu")))
 
@@ -234,18 +239,14 @@ def test_shipped_benchmark_refiners_load_and_refine(layout: str) -> None:
     assert np.isfinite(ref.refine(x)).all()
 
 
-def _benchmark_available(dataset: str) -> bool:
-    from models.benchmark_data import ground_truth_path
-
-    return ground_truth_path(dataset).is_file() and weights_path(dataset).is_file()
-
-
 @pytest.mark.parametrize("dataset", ["nyu", "icvl"])
 def test_shipped_refiner_on_real_validation(dataset: str) -> None:
-    if not _benchmark_available(dataset):
-        pytest.skip("needs ../shared/data/nyu_icvl_eval and the shipped weights")
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from train_refiner import load_benchmark, method_errors
+    from models.benchmark_data import ground_truth_path
+
+    if not ground_truth_path(dataset).is_file():  # the shipped weights are not optional: load_refiner fails
+        pytest.skip("needs ../shared/data/nyu_icvl_eval")
+    assert weights_path(dataset).is_file()
+    from scripts.train_refiner import load_benchmark, method_errors
 
     data = load_benchmark(dataset)
     ref = load_refiner(dataset)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 
-from tracker.runtime.stats import LoopStats
 from tracker.core.structures import FrameResult
+from tracker.runtime.stats import LoopStats
 
 __all__ = ["ProgressLog"]
 
@@ -20,7 +21,7 @@ class ProgressLog:
     def __init__(self, stats: Callable[[], LoopStats], interval_s: float = 1.0) -> None:
         self._stats = stats
         self.interval_s = interval_s
-        self._last = 0.0
+        self._last = -math.inf  # the first result is logged at once, however young the monotonic clock
 
     def __call__(self, result: FrameResult) -> None:
         now = time.monotonic()

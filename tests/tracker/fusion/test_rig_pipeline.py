@@ -10,19 +10,16 @@ import pytest
 from devices.synthetic import SyntheticDevice
 from models.synthetic import SceneConfig
 from tracker.stages.identity import IdentityTracker
-from tracker.stages.lift import LiftConfig
 from tracker.post.one_euro import SMOOTHING_PRESETS
-from tracker.runtime.pipeline import Pipeline
+from tracker.build import build_pipeline
+from tracker.config import FusionConfig, TrackerConfig, override
+from tracker.core.errors import ModelError
 from tracker.fusion.rig import (
-    ModelUnavailableError,
     RigFusion,
-    RigPipelineConfig,
     RigPipelineError,
     WorldFromReference,
-    build_rig_pipeline,
     prior_stage,
     refiner_stage,
-    with_stages,
 )
 from tracker.post.smoothing import TemporalSmoother
 from tracker.fusion.triangulate import RigTriangulator
@@ -47,7 +44,7 @@ def ring4() -> list[FrameSet]:
 @pytest.fixture(scope="module")
 def pipeline():
     """One rig pipeline (MediaPipe graphs are slow to build: shared by the tests, reset per use)."""
-    p = build_rig_pipeline(RigPipelineConfig(workers=2))
+    p = build_pipeline(override(TrackerConfig(), **{"fusion.workers": 2}), 4)
     yield p
     p.close()
 
@@ -121,24 +118,16 @@ def test_reference_view_outside_the_rig_is_an_error(ring4):
 
 
 def test_learned_fusion_without_weights_says_what_to_do(tmp_path):
-    with pytest.raises(ModelUnavailableError, match="--fusion learned.*ransac"):
-        build_rig_pipeline(RigPipelineConfig(fusion="learned", fusion_weights=tmp_path / "missing.pt"))
+    config = override(TrackerConfig(), **{"fusion.method": "learned", "fusion.weights": tmp_path / "missing.pt"})
+    with pytest.raises(ModelError, match="--fusion learned.*ransac"):
+        build_pipeline(config, 4)
 
 
 def test_missing_prior_and_refiner_files_say_what_to_do(tmp_path):
-    with pytest.raises(ModelUnavailableError, match="no pose prior"):
+    with pytest.raises(ModelError, match="no pose prior"):
         prior_stage(tmp_path / "none.npz")
-    with pytest.raises(ModelUnavailableError, match="--refine"):
+    with pytest.raises(ModelError, match="--refine"):
         refiner_stage(tmp_path / "none.pt")
-
-
-def test_with_stages_inserts_before_smoothing():
-    def a(fs, hands):
-        return hands
-
-    p = Pipeline([("x", a), ("smoothing", a), ("world", a)])
-    assert with_stages(p, [("prior", a)]).names == ["x", "prior", "smoothing", "world"]
-    assert with_stages(Pipeline([("x", a)]), [("prior", a)]).names == ["x", "prior"]
 
 
 # ------------------------------------------------------------------------------ the whole pipeline
@@ -169,13 +158,14 @@ def test_no_hand_in_any_view_gives_no_hands(ring4, pipeline):
 
 def test_one_view_hand_needs_the_lift(ring4):
     fs = _blank(ring4[0], {1, 2, 3})
-    no_lift = build_rig_pipeline(RigPipelineConfig(workers=1, smoothing=None))
-    with_lift = build_rig_pipeline(RigPipelineConfig(workers=1, smoothing=None, lift=LiftConfig()))
+    base = override(TrackerConfig(), **{"fusion.workers": 1, "smoothing": None})
+    no_lift = build_pipeline(base, 4)
+    with_lift = build_pipeline(override(base, **{"fusion.single_view_lift": True}), 4)
     try:
         assert no_lift(fs).hands == ()
         hands = with_lift(fs).hands
         assert len(hands) == 1
-        assert np.all(hands[0].uncertainty_mm == RigPipelineConfig().single_view_uncertainty_mm)
+        assert np.all(hands[0].uncertainty_mm == FusionConfig().single_view_uncertainty_mm)
         # anchored to view 0, the view that saw it: on its rays (reprojects onto the hand) ...
         gt0 = fs.frames[0].ground_truth
         assert np.linalg.norm(hands[0].joints_2d - gt0.joints_2d[0], axis=1).mean() < 15.0

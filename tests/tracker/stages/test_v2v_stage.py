@@ -122,12 +122,13 @@ def test_whole_depth_path_through_a_realsense_recording(tmp_path: Path, frameset
     from devices.realsense import RealSenseDevice
     from devices.realsense_record import write_recording
     from tracker.runtime.loop import StreamingLoop
-    from tracker.build import RgbPipelineConfig, build_rgb_pipeline
+    from tracker.build import build_pipeline
+    from tracker.config import TrackerConfig, override
 
     path = tmp_path / "hand.db3"
     assert write_recording(path, framesets) == NUM_FRAMES
     results = []
-    pipeline = build_rgb_pipeline(RgbPipelineConfig(v2v=V2VStageConfig(device="cpu"), smoothing=None))
+    pipeline = build_pipeline(override(TrackerConfig(), **{"depth.estimator": "v2v", "device": "cpu", "smoothing": None}))
     with RealSenseDevice(path=str(path), realtime=False) as dev:
         loop = StreamingLoop(dev, pipeline, [results.append])
         loop.run()
