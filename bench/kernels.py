@@ -395,7 +395,8 @@ def time_case(case: Case, rounds: int, reps: int) -> dict:
         torch_ratio=med["torch"] / ours if "torch" in med else None,
         goal_ms=case.goal_ms,
         goal_met=None if case.goal_ms is None else ours <= case.goal_ms,
-        max_diff_numpy=(case.compare or max_difference)(outputs["numba"], outputs["numpy"]) if "numpy" in outputs else None,
+        max_diff_numpy=(case.compare or max_difference)(outputs["numba"], outputs["numpy"])
+        if "numpy" in outputs else None,
         max_diff_torch=max_difference(outputs["numba"], outputs["torch"]) if "torch" in outputs else None,
     )  # fmt: skip
 

@@ -42,7 +42,8 @@ from tracker.config import DepthConfig, TrackerConfig  # noqa: E402
 from tracker.io.sources import DEMO_INTRINSICS, DEMO_VIDEO  # noqa: E402
 
 
-def bare_mediapipe(video: Path, passes: int, complexity: int, max_frames: int | None = None) -> tuple[float, list[float]]:
+def bare_mediapipe(video: Path, passes: int, complexity: int,
+                   max_frames: int | None = None) -> tuple[float, list[float]]:  # fmt: skip
     """Seconds per frame of the hand-written loop, and the per-frame ``process`` times (ms); each pass
     stops after ``max_frames`` frames (None: the whole video)."""
     import cv2
@@ -78,7 +79,8 @@ def handtrack_loop(video: Path, passes: int, complexity: int, intrinsics_path: P
     :func:`bare_mediapipe`."""
     intr = load_intrinsics(intrinsics_path) if intrinsics_path else None
     # the RGB path of the CLI on a video: no depth stages (a video has no depth)
-    config = TrackerConfig(landmarks=MediaPipeConfig(model_complexity=complexity), depth=DepthConfig(estimator="mediapipe"))
+    config = TrackerConfig(landmarks=MediaPipeConfig(model_complexity=complexity),
+                           depth=DepthConfig(estimator="mediapipe"))  # fmt: skip
     pipeline = build_pipeline(config)
     with tempfile.TemporaryDirectory() as tmp, VideoFileDevice(video, realtime=False, intrinsics=intr, loop=passes > 1) as dev:
         per_pass = dev.frame_count if max_frames is None else min(max_frames, dev.frame_count or max_frames)

@@ -29,7 +29,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import machine_info, observe, print_json, ring_cameras, row, time_alternating, timed_row  # noqa: E402
+from bench._common import (  # noqa: E402
+    machine_info,
+    observe,
+    print_json,
+    ring_cameras,
+    row,
+    time_alternating,
+    timed_row,
+)
 from kernels import reference as R  # noqa: E402
 from kernels.triangulate import triangulate_dlt, triangulate_ransac  # noqa: E402
 from tracker.fusion.triangulate import projection_matrices  # noqa: E402
@@ -151,7 +159,8 @@ def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
 
     for name, workers, complexity in (("rig_pipeline_4x640x480", 2, 1), ("rig_pipeline_4x640x480_1thread", 1, 1),
                                       ("rig_pipeline_4x640x480_lite", 2, 0)):
-        config = TrackerConfig(landmarks=MediaPipeConfig(model_complexity=complexity), fusion=FusionConfig(workers=workers))
+        config = TrackerConfig(landmarks=MediaPipeConfig(model_complexity=complexity),
+                               fusion=FusionConfig(workers=workers))  # fmt: skip
         pipeline = build_pipeline(config, LOOP_VIEWS)
         times, stages = _time_pipeline(pipeline, framesets)
         pipeline.close()
@@ -191,7 +200,8 @@ def rig_loop_fps(frames: int = 60, seconds: float = 8.0) -> list[dict]:
         "rig_loop_synthetic_device", total.p50_ms if total else float("nan"), total.p95_ms if total else float("nan"),
         "the synthetic device alone (render only)", 1e3 / device_fps,
         what=f"StreamingLoop {seconds:g} s, device rendering 4 views live", fps=stats.fps, processed=stats.processed,
-        throughput_ratio=stats.fps / device_fps, stages_median_ms={k: round(v.p50_ms, 2) for k, v in stats.stages.items()},
+        throughput_ratio=stats.fps / device_fps,
+        stages_median_ms={k: round(v.p50_ms, 2) for k, v in stats.stages.items()},
         goal_fps=GOAL_FPS, goal_met=stats.fps >= GOAL_FPS,
     ))  # fmt: skip
     return rows

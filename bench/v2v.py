@@ -22,7 +22,8 @@ kernels), ``v2v_light_live_stage`` and ``v2v_light_network_cpu`` (no baseline), 
 
     python bench/v2v.py [--rounds 5] [--reps 10] [--frames 24] [--device auto|cpu|cuda] [--quick] [--json]
 
-``--quick`` (1 round, 2 calls, 4 frames, the full model once) checks the output, not the speed.
+``--quick`` (1 round, 2 calls, 4 frames, one warm-up and one call of the networks alone) checks the
+output, not the speed.
 """
 
 from __future__ import annotations
@@ -40,7 +41,15 @@ sys.path.insert(0, str(_REPO))
 #: The committed held-out set (scripts/make_synth_eval.py); evaluation data of the checkout, not of the package.
 EVAL_SET = _REPO / "assets" / "synth_eval" / "single_view.npz"
 
-from bench._common import machine_info, median_p95, print_json, row, time_alternating, time_calls, timed_row  # noqa: E402
+from bench._common import (  # noqa: E402
+    machine_info,
+    median_p95,
+    print_json,
+    row,
+    time_alternating,
+    time_calls,
+    timed_row,
+)
 from kernels import REFINE_GAUSS, subvoxel_argmax_batch, voxelize_depth_into  # noqa: E402
 from kernels import reference as R  # noqa: E402
 from models.v2v import create_model, load_weights  # noqa: E402
@@ -134,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         print("CUDA requested but not available; timing the full model on CPU", file=sys.stderr)
     settings = [(b, h) for b in (1, 8, 32) for h in (False, True)] if dev.type == "cuda" else [(1, False)]
     full_reps = 20 if dev.type == "cuda" else max(2, args.reps // 3)
+    warmup = 3
     if args.quick:
-        settings, full_reps = settings[:1], 1
+        settings, full_reps, warmup = settings[:1], 1, 1
     paper_ms = 1000.0 / PAPER_FPS
     results = [
         timed_row("v2v_light_end_to_end", times["ours (Numba)"], "reference (NumPy kernels)",
@@ -145,11 +155,11 @@ def main(argv: list[str] | None = None) -> int:
                   "tracking seed, CPU", fps=1000.0 / e2e["live stage"], goal_fps=GOAL_CPU_FPS,
                   goal_met=1000.0 / e2e["live stage"] >= GOAL_CPU_FPS),
     ]  # fmt: skip
-    light = timed_row("v2v_light_network_cpu", network_times("v2v_light", torch.device("cpu"), 1, False, args.reps),
-                      what="light network alone, batch 1, float32, CPU")  # fmt: skip
+    light_ms = network_times("v2v_light", torch.device("cpu"), 1, False, args.reps, warmup)
+    light = timed_row("v2v_light_network_cpu", light_ms, what="light network alone, batch 1, float32, CPU")
     results.append({**light, "fps": 1000.0 / light["median_ms"]})
     for batch, half in settings:
-        per_frame = [t / batch for t in network_times("v2v_full", dev, batch, half, full_reps)]
+        per_frame = [t / batch for t in network_times("v2v_full", dev, batch, half, full_reps, warmup)]
         median, p95 = median_p95(per_frame)
         dtype = "fp16" if half else "fp32"
         results.append(row(
@@ -165,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     load = machine["load_average"][0] if machine["load_average"] else float("nan")
     print(f"V2V-PoseNet inference on {machine['processor']} ({machine['cpu_count']} cores, torch "
-          f"{machine['torch_threads']} threads, load {load:.1f})" + (f", GPU {machine['gpu']}" if machine["gpu"] else ""))
+          f"{machine['torch_threads']} threads, load {load:.1f})"
+          + (f", GPU {machine['gpu']}" if machine["gpu"] else ""))  # fmt: skip
     print("light model (shipped), end to end, batch 1, CPU:")
     for k, v in e2e.items():
         print(f"  {k:<28} {v:7.1f} ms  {1000.0 / v:6.1f} FPS")

@@ -11,10 +11,9 @@ from contextlib import contextmanager
 
 import cv2
 
-from tracker.core.structures import Frame, FrameSet, Intrinsics
-
 from devices._common import CameraForSize, DeviceBase, to_rgb
 from tracker.core.errors import ConfigError, DeviceDisconnectedError, DeviceNotFoundError
+from tracker.core.structures import Frame, FrameSet, Intrinsics
 
 __all__ = ["WebcamDevice"]
 

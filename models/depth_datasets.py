@@ -34,10 +34,9 @@ from typing import Final, NamedTuple
 import cv2
 import numpy as np
 
+from tracker.core.errors import DeviceNotFoundError, RecordingError, UnsupportedSourceError
 from tracker.core.joints import LAYOUT_JOINT_NAMES
 from tracker.core.structures import Intrinsics
-
-from tracker.core.errors import DeviceNotFoundError, RecordingError, UnsupportedSourceError
 
 __all__ = [
     "PinholeParams",

@@ -312,12 +312,14 @@ def run(config: TrackerConfig) -> Exit:
     from tracker.io.intrinsics import load_intrinsics
     from tracker.io.rig_file import require_calibration
     from tracker.io.sources import SourceOptions, open_source, parse_source, views_per_frameset
-    from tracker.sinks.export import open_exporter
+    from tracker.sinks.export import check_export_path, open_exporter
     from tracker.sinks.video import check_video_path
 
     out = config.output
-    if out.save_video is not None:
-        check_video_path(out.save_video)  # before anything slow: a bad path fails in a second
+    if out.save_video is not None:  # bad output paths fail in a second, before anything slow
+        check_video_path(out.save_video)
+    if out.export is not None:
+        check_export_path(out.export)
     if config.device != "auto":
         from models import resolve_device
 
@@ -408,9 +410,13 @@ def _stream(config: TrackerConfig, device: Any, pipeline: Any, exporter: Any, sh
 
 def main(argv: list[str] | None = None) -> int:
     """The ``handtrack`` command. Returns the exit code (:class:`Exit`)."""
+    from tracker.runtime.quiet import quiet_native_logs
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+    verbose = getattr(args, "verbose", False)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")  # fmt: skip
+    logging.getLogger("numba").setLevel(logging.INFO)  # its DEBUG is thousands of compiler lines
     try:
         config = config_from_args(args)
         if getattr(args, "print_config", False):
@@ -418,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
 
             sys.stdout.write(config_to_toml(config))
             return Exit.OK
-        return run(config)
+        with quiet_native_logs(enabled=not verbose):  # OpenCV / absl / TF Lite start-up chatter
+            return run(config)
     except HandtrackError as exc:
         code = exit_code(exc)
         log.error("%s", exc)

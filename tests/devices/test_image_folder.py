@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from devices.base import Device
-from tracker.core.errors import ConfigError, DeviceNotFoundError, RecordingError
 from devices.image_folder import ImageFolderDevice, natural_key
+from tracker.core.errors import ConfigError, DeviceNotFoundError, RecordingError
 from tracker.core.structures import Intrinsics
 
 

@@ -15,10 +15,22 @@ import numpy as np
 import pytest
 
 from devices.base import Device
-from tracker.core.errors import ConfigError, DeviceNotFoundError, RecordingError, UnsupportedSourceError
-from tracker.core.data_root import data_root
-from models.depth_datasets import ICVL_BENCHMARK, ICVL_INTRINSICS, NYU_BENCHMARK, NYU_INTRINSICS, camera_to_uvd, load_icvl_depth, load_nyu_depth, read_labels, uvd_to_camera, uvd_to_xyz, xyz_to_uvd
 from devices.nyu import NyuDepthFolderDevice
+from models.depth_datasets import (
+    ICVL_BENCHMARK,
+    ICVL_INTRINSICS,
+    NYU_BENCHMARK,
+    NYU_INTRINSICS,
+    camera_to_uvd,
+    load_icvl_depth,
+    load_nyu_depth,
+    read_labels,
+    uvd_to_camera,
+    uvd_to_xyz,
+    xyz_to_uvd,
+)
+from tracker.core.data_root import data_root
+from tracker.core.errors import ConfigError, DeviceNotFoundError, RecordingError, UnsupportedSourceError
 from tracker.core.joints import JOINT_INDEX, MP_TO_ICVL, MP_TO_NYU, NYU36_TO_NYU, NYU_JOINT_NAMES, common_joints
 
 # --- Helpers -------------------------------------------------------------------------------------

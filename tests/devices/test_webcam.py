@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from devices.base import Device
-from tracker.core.errors import ConfigError, DeviceDisconnectedError, DeviceNotFoundError
 from devices.webcam import WebcamDevice
+from tracker.core.errors import ConfigError, DeviceDisconnectedError, DeviceNotFoundError
 
 
 def test_missing_camera_index_fails_fast() -> None:

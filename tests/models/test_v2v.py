@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -203,11 +202,7 @@ def test_eval_set_loader_and_reference_points() -> None:
 
 
 def test_training_script_runs_saves_and_resumes(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import train_v2v
-    finally:
-        sys.path.pop(0)
+    from scripts import train_v2v
     common = ["--model", "v2v_light", "--batch-size", "2", "--bank", "2", "--val-limit", "2", "--device", "cpu",
               "--log-every", "1", "--val-every", "2", "--ckpt-every", "1", "--out", str(tmp_path)]
     assert train_v2v.main(common + ["--steps", "2"]) == 0
@@ -219,11 +214,7 @@ def test_training_script_runs_saves_and_resumes(tmp_path: Path) -> None:
     assert card["steps"] == 3 and np.isfinite(card["val"]["val_mean_mm"])
     assert load_weights(tmp_path / "v2v_light.pt").meta["steps"] == 3
     # the evaluation script on the weights just written
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import eval_v2v
-    finally:
-        sys.path.pop(0)
+    from scripts import eval_v2v
     assert eval_v2v.main([str(tmp_path / "v2v_light.pt"), "--limit", "2", "--device", "cpu", "--json"]) == 0
     res = json.loads((tmp_path / "eval_v2v_light.json").read_text())
     assert res["frames"] == 2 and len(res["per_joint_mm"]) == 21 and res["pck_frames"][0] == 0.0
@@ -231,11 +222,7 @@ def test_training_script_runs_saves_and_resumes(tmp_path: Path) -> None:
 
 
 def test_pck_curves() -> None:
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from eval_v2v import pck_curves
-    finally:
-        sys.path.pop(0)
+    from scripts.eval_v2v import pck_curves
     err = np.array([[1.0, 5.0], [2.0, np.nan]])
     frames, joints = pck_curves(err, np.array([0.0, 2.0, 5.0]))
     np.testing.assert_allclose(frames, [0.0, 0.0, 0.5])

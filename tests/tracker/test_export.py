@@ -5,14 +5,7 @@ import pytest
 
 from tracker.core.errors import OutputError
 from tracker.core.joints import JOINT_NAMES, NUM_JOINTS
-from tracker.core.structures import (
-    Camera,
-    Frame,
-    FrameResult,
-    FrameSet,
-    HandPose,
-    Intrinsics,
-)
+from tracker.core.structures import Camera, Frame, FrameResult, FrameSet, HandPose, Intrinsics
 from tracker.sinks.export import CsvExporter, hand_to_dict, open_exporter, read_jsonl
 
 CAM = Camera("c", Intrinsics(50, 50, 32, 24, 64, 48))

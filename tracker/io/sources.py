@@ -158,8 +158,8 @@ class SourceOptions:
         intrinsics: calibration to use; None = the demo's own for ``demo``, else a default from
             ``hfov_deg`` (flagged approximate).
         realtime: playback at recorded speed (True) or as fast as possible (False).
-        loop: play a video file or RealSense recording again from the start when it ends (indices
-            and times keep rising).
+        loop: play a video file, RealSense recording or image folder again from the start when it
+            ends (indices and times keep rising).
         width, height, fps: requested webcam / RealSense mode (pixels, frames per second); ``fps``
             is also the image-folder playback rate. RealSense cameras and recordings bring their
             own factory intrinsics (``intrinsics`` and ``hfov_deg`` do not apply to them).
@@ -267,10 +267,10 @@ def build_device(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> 
         from devices.nyu import NyuDepthFolderDevice
 
         kwargs = {"intrinsics": o.intrinsics} if o.intrinsics is not None else {}
-        device = NyuDepthFolderDevice(str(spec.target), fps=o.fps, realtime=o.realtime, **kwargs)
+        device = NyuDepthFolderDevice(str(spec.target), fps=o.fps, realtime=o.realtime, loop=o.loop, **kwargs)
     elif spec.kind == "folder":
         device = ImageFolderDevice(str(spec.target), fps=o.fps, realtime=o.realtime, intrinsics=o.intrinsics,
-                                   hfov_deg=o.hfov_deg)  # fmt: skip
+                                   hfov_deg=o.hfov_deg, loop=o.loop)  # fmt: skip
     else:
         device = VideoFileDevice(str(spec.target), realtime=o.realtime, intrinsics=o.intrinsics,
                                  hfov_deg=o.hfov_deg, loop=o.loop)  # fmt: skip

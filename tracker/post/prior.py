@@ -20,7 +20,7 @@ class PriorStage:
     whose ``handedness`` is "left" is mirrored (x -> -x) before the projection and back after.
 
     Args:
-        prior: a prior of the 21-joint layout (e.g. ``PosePrior.load(default_prior_path("mediapipe"))``).
+        prior: a prior of the 21-joint layout (e.g. ``models.load_pretrained("prior_mp21")``).
         strength: blend weight in [0, 1]; None = the prior's recommended one.
         confidence_gain: in [0, 1], see :meth:`PosePrior.project`.
 

@@ -15,15 +15,10 @@ displaced ones):
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
-
-from real_rig_geometry import (  # noqa: E402
+from scripts.real_rig_geometry import (
     calib_dir,
     corrupt,
     load_campus_shelf,
@@ -31,7 +26,7 @@ from real_rig_geometry import (  # noqa: E402
     read_mat5,
     undistorted_cameras,
 )
-from tracker.fusion.triangulate import TriangulationConfig, projection_matrices, triangulate_joints  # noqa: E402
+from tracker.fusion.triangulate import TriangulationConfig, projection_matrices, triangulate_joints
 
 pytestmark = pytest.mark.skipif(not calib_dir().is_dir(), reason="real rig calibrations absent (../shared/data)")
 

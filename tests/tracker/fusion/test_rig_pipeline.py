@@ -166,11 +166,19 @@ def test_one_view_hand_needs_the_lift(ring4):
         hands = with_lift(fs).hands
         assert len(hands) == 1
         assert np.all(hands[0].uncertainty_mm == FusionConfig().single_view_uncertainty_mm)
-        # anchored to view 0, the view that saw it: on its rays (reprojects onto the hand) ...
+        # Measured here (hand 642 mm from view 0): 2D 8.1 px, world MPJPE 106.1 mm of which 104.8 mm is the
+        # depth of the centroid; the shape (centroids aligned) is 16.5 mm off, and scaled along view 0's rays
+        # to the true depth the joints are 12.2 mm off.
+        # Anchored to view 0, the view that saw it: on its rays (reprojects onto the hand) ...
         gt0 = fs.frames[0].ground_truth
-        assert np.linalg.norm(hands[0].joints_2d - gt0.joints_2d[0], axis=1).mean() < 15.0
-        # ... at a depth from the average hand size (measured 105 mm off at 640 mm here)
-        assert _mpjpe(hands[0], fs) < 0.25 * gt0.joints_3d[0, :, 2].mean()
+        assert np.linalg.norm(hands[0].joints_2d - gt0.joints_2d[0], axis=1).mean() < 12.0
+        # ... at a depth from the average hand size: the error is the depth along the rays, not the shape
+        lifted, truth = hands[0].joints_3d, gt0.joints_3d[0]
+        depth_error = lifted.mean(0)[2] - truth.mean(0)[2]
+        shape_error = np.linalg.norm((lifted - lifted.mean(0)) - (truth - truth.mean(0)), axis=1).mean()
+        on_rays = np.linalg.norm(lifted * (truth.mean(0)[2] / lifted.mean(0)[2]) - truth, axis=1).mean()
+        assert abs(depth_error) < 130.0 and shape_error < 25.0 and on_rays < 20.0, (depth_error, shape_error, on_rays)
+        assert _mpjpe(hands[0], fs) < 130.0
     finally:
         no_lift.close()
         with_lift.close()

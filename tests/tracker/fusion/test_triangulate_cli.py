@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -26,7 +25,6 @@ from tracker.io.keypoints import (
 from tracker.fusion.triangulate import TriangulationError
 from tracker.fusion.triangulate_cli import FusionUnavailableError, main, triangulate_keypoints
 
-ROOT = Path(__file__).resolve().parents[3]
 DIST = (-0.2, 0.05, 0.0, 0.001, 0.0)
 
 
@@ -189,13 +187,13 @@ def test_command_line(rig, tmp_path, caplog):
     assert "bad.toml" in caplog.text
 
 
-def test_command_line_as_a_process(rig, tmp_path):
+def test_command_line_as_a_process(rig, tmp_path, repo_root):
     """``python -m tracker.fusion.triangulate_cli`` from another directory (repository on PYTHONPATH), NPZ in and out."""
     cams, kp, X = rig
     save_calibration(cams, tmp_path / "rig.toml")
     save_keypoints(tmp_path / "kp.npz", kp)
     out = tmp_path / "out.npz"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(repo_root)}
     proc = subprocess.run([sys.executable, "-m", "tracker.fusion.triangulate_cli", "--calibration",
                            str(tmp_path / "rig.toml"), "--keypoints", str(tmp_path / "kp.npz"), "--output", str(out),
                            "--method", "dlt"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # fmt: skip

@@ -19,12 +19,7 @@ import pytest
 from tracker.core.errors import OutputError
 from tracker.core.joints import JOINT_NAMES, NUM_JOINTS
 from tracker.core.structures import FrameResult, FrameSet, HandPose
-from tracker.sinks.export import (
-    CsvExporter,
-    check_export_path,
-    open_exporter,
-    read_jsonl,
-)
+from tracker.sinks.export import CsvExporter, check_export_path, open_exporter, read_jsonl
 
 needs_dev_full = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux /dev/full")
 

@@ -56,8 +56,6 @@ def test_at_most_one_line_per_interval(blank_frameset, caplog, monkeypatch) -> N
     assert len(reads) == 4
 
 
-@pytest.mark.xfail(strict=True, reason="ProgressLog starts its interval at monotonic time 0.0, so a process "
-                   "(or machine) younger than interval_s logs nothing at first; _last should start at -inf")
 def test_first_result_is_logged_at_once(blank_frameset, caplog, monkeypatch) -> None:
     """A clock that reads 0.5 s (a fresh boot, a container) still gets its first line with interval_s=1.0."""
     caplog.set_level(logging.INFO, logger="handtrack")
