@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     light_ms = network_times("v2v_light", torch.device("cpu"), 1, False, args.reps, warmup)
     light = timed_row("v2v_light_network_cpu", light_ms, what="light network alone, batch 1, float32, CPU")
-    results.append({**light, "fps": 1000.0 / light["median_ms"]})
+    light["fps"] = 1000.0 / light["median_ms"]
+    results.append(light)
     for batch, half in settings:
         per_frame = [t / batch for t in network_times("v2v_full", dev, batch, half, full_reps, warmup)]
         median, p95 = median_p95(per_frame)

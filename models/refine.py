@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tracker.core.errors import HandtrackError
+from tracker.core.errors import HandtrackError, ModelError
 from models.depth_datasets import read_labels, uvd_to_xyz, xyz_to_uvd
 from models.benchmark_data import DATASETS, benchmark_params, write_labels
 from models.prior import PosePrior, PriorError, default_prior_path
@@ -84,7 +84,7 @@ def _load_refiner(dataset: str):
         raise RefineError(f"the refiner step needs models/refiner.py ({e}); run without 'refiner' in --steps") from e
     try:
         return load_refiner(dataset)
-    except (FileNotFoundError, RuntimeError) as e:  # incl. models.refiner.RefinerWeightsError
+    except (FileNotFoundError, ModelError) as e:
         raise RefineError(f"the {dataset} refiner cannot be loaded: {e}; or run without 'refiner' in --steps") from e
 
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         n = refine_file(args.dataset, args.input, args.output, steps, prior=prior, strength=args.strength,
                         filter=args.filter, window_k=args.window_k, cuts=args.cuts,
                         jump=args.jump if args.jump > 0 else None)  # fmt: skip
-    except (RefineError, PriorError, TemporalError, ValueError, FileNotFoundError, OSError) as e:
+    except (RefineError, PriorError, TemporalError, ModelError, ValueError, FileNotFoundError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{args.output}: {n} frames, steps {','.join(steps)}")

@@ -47,7 +47,24 @@ _EXPORTS: dict[str, str] = {
     "HandtrackError": "tracker.core.errors",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "Camera",
+    "Extrinsics",
+    "Frame",
+    "FrameResult",
+    "FrameSet",
+    "HandPose",
+    "HandTracker",
+    "HandtrackError",
+    "Intrinsics",
+    "JOINT_NAMES",
+    "RunningMode",
+    "TrackerConfig",
+    "TrackerOptions",
+    "__version__",
+    "build_pipeline",
+    "load_config",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from tracker.api import HandTracker, RunningMode, TrackerOptions

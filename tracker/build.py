@@ -19,13 +19,14 @@ frame. Torch models run on the device of ``config.device``, resolved once here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from tracker.config import TrackerConfig
-from tracker.core.errors import ConfigError
+from tracker.core.errors import ConfigError, ModelError
 from tracker.core.structures import Camera
-from tracker.fusion.rig import MultiViewLandmarks, RigFusion, WorldFromReference, fusion_stage, prior_stage, refiner_stage
+from tracker.fusion.rig import MultiViewLandmarks, RigFusion, WorldFromReference, fusion_stage
 from tracker.post.smoothing import TemporalSmoother
 from tracker.runtime.pipeline import Pipeline, Stage
 from tracker.stages.depth_lift import DepthLifter
@@ -33,40 +34,101 @@ from tracker.stages.identity import IdentityTracker
 from tracker.stages.landmarks import MediaPipeHands
 from tracker.stages.lift import MetricLifter
 
-__all__ = ["build_pipeline"]
+__all__ = ["build_pipeline", "prior_stage", "refiner_stage"]
 
 log = logging.getLogger(__name__)
 
 
-def _post_stages(config: TrackerConfig) -> list[tuple[str, Stage]]:
+Device = Callable[[], str]
+
+
+def prior_stage(path: str | Path | None = None) -> Stage:
+    """A :class:`~tracker.post.prior.PriorStage` with the 21-joint prior at ``path`` (default: the
+    shipped ``prior_mp21``), loaded now. Priors are NumPy: no device.
+
+    Raises:
+        ModelError: the file is missing, unreadable or not a 21-joint prior (``--prior: ...``).
+    """
+    from models.prior import PriorError
+    from models.registry import load_pretrained
+    from tracker.post.prior import PriorStage
+
+    try:
+        return PriorStage(load_pretrained("prior_mp21", path=path))
+    except (ModelError, PriorError) as exc:
+        raise ModelError(f"--prior: {exc}") from exc
+
+
+def refiner_stage(path: str | Path | None = None, device: str | None = None) -> Stage:
+    """A :class:`~tracker.post.refiner.RefinerStage` with the ``mp21`` refiner at ``path`` (default:
+    the shipped one), loaded now onto ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ...; None = CPU).
+
+    Raises:
+        ModelError: the checkpoint is missing, unreadable or not a 21-joint refiner (``--refine: ...``).
+    """
+    from tracker.post.refiner import RefinerStage
+
+    try:
+        return RefinerStage(path=path, device=device)
+    except ModelError as exc:
+        raise ModelError(f"--refine: {exc}") from exc
+
+
+def _device_once(choice: str) -> Device:
+    """The torch device of ``choice`` (``auto`` / ``cpu`` / ``cuda``), resolved at the first call
+    only (resolving imports torch: pipelines without torch models never do)."""
+    resolved: list[str] = []
+
+    def device() -> str:
+        if not resolved:
+            from models import resolve_device
+
+            resolved.append(resolve_device(choice))
+        return resolved[0]
+
+    return device
+
+
+def _post_stages(config: TrackerConfig, device: Device) -> list[tuple[str, Stage]]:
     """``prior`` and ``refiner`` (when enabled), models loaded now."""
     stages: list[tuple[str, Stage]] = []
     if config.prior.enabled:
         stages.append(("prior", prior_stage(config.prior.path)))
     if config.refiner.enabled:
-        stages.append(("refiner", refiner_stage(config.refiner.path)))
+        stages.append(("refiner", refiner_stage(config.refiner.path, device=device())))
     return stages
 
 
+def _v2v_stage(config: TrackerConfig) -> Stage:
+    """V2V-PoseNet on depth. Loaded now when it runs on every hand (``v2v``) or a checkpoint other
+    than the shipped one is given (a bad file fails at start-up); otherwise (``fused`` with the
+    shipped weights, which the tests load) at the first frame with depth, so that RGB-only sources
+    never import torch."""
+    from tracker.stages.v2v import DEFAULT_REFPOINT_WEIGHTS, DEFAULT_V2V_WEIGHTS, V2VDepthEstimator
+
+    estimator = config.depth.estimator
+    v2v = replace(config.depth.v2v, mode="replace" if estimator == "v2v" else "fallback",
+                  max_hands=config.landmarks.max_hands, device=config.device)  # fmt: skip
+    custom = (Path(v2v.weights) != DEFAULT_V2V_WEIGHTS
+              or (v2v.refpoint_weights is not None and Path(v2v.refpoint_weights) != DEFAULT_REFPOINT_WEIGHTS))
+    return V2VDepthEstimator(v2v, preload=estimator == "v2v" or custom)
+
+
 def _single_view(config: TrackerConfig) -> list[tuple[str, Stage]]:
+    v2v = _v2v_stage(config) if config.depth.estimator in ("fused", "v2v") else None  # models before MediaPipe
     stages: list[tuple[str, Stage]] = [
         ("landmarks", MediaPipeHands(config.landmarks, view=0)),
         ("lift", MetricLifter(config.lift)),
     ]
-    estimator = config.depth.estimator
-    if estimator in ("fused", "v2v"):
-        from tracker.stages.v2v import V2VDepthEstimator
-
+    if v2v is not None:
         stages.append(("depth", DepthLifter(config.depth.lift)))
-        v2v = replace(config.depth.v2v, mode="replace" if estimator == "v2v" else "fallback",
-                      max_hands=config.landmarks.max_hands,
-                      device=None if config.device == "auto" else config.device)  # fmt: skip
-        stages.append(("v2v", V2VDepthEstimator(v2v)))
+        stages.append(("v2v", v2v))
     stages.append(("identity", IdentityTracker(config.identity)))
     return stages
 
 
-def _rig(config: TrackerConfig, cameras: Sequence[Camera] | None, num_views: int) -> list[tuple[str, Stage]]:
+def _rig(config: TrackerConfig, cameras: Sequence[Camera] | None, num_views: int,
+         device: Device) -> list[tuple[str, Stage]]:
     fusion = config.fusion
     if cameras is not None and not fusion.reference_view < len(cameras):
         raise ConfigError(f"fusion.reference_view {fusion.reference_view} is not one of the rig's {len(cameras)} "
@@ -77,7 +139,8 @@ def _rig(config: TrackerConfig, cameras: Sequence[Camera] | None, num_views: int
     if fusion.single_view_lift:
         stages.append(("lift", MetricLifter(config.lift)))
     single = fusion.single_view_uncertainty_mm if fusion.single_view_lift else None
-    fuse = fusion_stage(fusion.method, cameras, fusion.triangulation, fusion.weights)
+    fuse = fusion_stage(fusion.method, cameras, fusion.triangulation, fusion.weights,
+                        device=device() if fusion.method == "learned" else None)
     stages.append(("fusion", RigFusion(fuse, cameras, fusion.reference_view, single)))
     stages.append(("identity", IdentityTracker(config.identity)))
     return stages
@@ -105,8 +168,9 @@ def build_pipeline(config: TrackerConfig = TrackerConfig(), cameras: Sequence[Ca
     num_views = cameras if isinstance(cameras, int) else len(fixed or ())
     if num_views < 1:
         raise ConfigError(f"a pipeline needs at least one view, got {num_views}")
-    post = _post_stages(config)  # models first: a bad file fails before MediaPipe starts
-    stages = _single_view(config) if num_views == 1 else _rig(config, fixed, num_views)
+    device = _device_once(config.device)
+    post = _post_stages(config, device)  # models first: a bad file fails before MediaPipe starts
+    stages = _single_view(config) if num_views == 1 else _rig(config, fixed, num_views, device)
     stages += post
     if config.smoothing is not None:
         stages.append(("smoothing", TemporalSmoother(config.smoothing)))

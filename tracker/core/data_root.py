@@ -1,7 +1,9 @@
-"""Where the real data sets live (``../shared/data`` beside the repository, or ``$HANDTRACK_DATA``).
+"""Where the real data sets live: ``$HANDTRACK_DATA``, else ``../shared/data`` seen from the
+current folder (the repository checkout, where the evaluation scripts and tests run).
 
 The project never copies these data sets into the repository: evaluation scripts and the tests that
-read them resolve the folder here and skip cleanly when it is absent (as on CI).
+read them resolve the folder here and skip cleanly when it is absent (as on CI). Nothing is derived
+from where the package is installed.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ ENV_VAR = "HANDTRACK_DATA"
 
 
 def default_data_root() -> Path:
-    """``../shared/data`` relative to the repository root."""
-    return Path(__file__).resolve().parents[3] / "shared" / "data"
+    """``../shared/data`` relative to the current working directory (run from the checkout)."""
+    return Path.cwd().resolve().parent / "shared" / "data"
 
 
 def data_root() -> Path:

@@ -28,8 +28,7 @@ Stages of the rig pipeline (:func:`tracker.build.build_pipeline` with several vi
 Frames: world mm (the calibration's world, e.g. the board; for the synthetic rig the scene frame),
 camera frames OpenCV mm, extrinsics world -> camera (:mod:`tracker.core.structures`).
 
-The stages are assembled by :func:`tracker.build.build_pipeline`; :func:`prior_stage` and
-:func:`refiner_stage` also serve the single-view pipeline (``--prior / --refine``).
+The stages are assembled by :func:`tracker.build.build_pipeline`.
 """
 
 from __future__ import annotations
@@ -50,14 +49,11 @@ from tracker.core.structures import Camera, FrameSet, HandPose
 
 __all__ = [
     "Fusion",
-    "ModelUnavailableError",
     "RigPipelineError",
     "MultiViewLandmarks",
     "RigFusion",
     "WorldFromReference",
     "fusion_stage",
-    "prior_stage",
-    "refiner_stage",
 ]
 
 log = logging.getLogger(__name__)
@@ -67,11 +63,6 @@ Fusion = Literal["ransac", "dlt", "learned"]
 
 class RigPipelineError(ConfigError):
     """The rig pipeline cannot run on these frame sets (view count, reference view, settings)."""
-
-
-class ModelUnavailableError(ModelError):
-    """A model the pipeline was asked for (--prior, --refine, --fusion learned) cannot be loaded;
-    the message names the file and how to make it."""
 
 
 # ------------------------------------------------------------------------------------- landmarks
@@ -225,7 +216,7 @@ def fusion_stage(method: Fusion, cameras: Sequence[Camera] | None = None,
     ``"cpu"``, ``"cuda"``, ... (:func:`models.resolve_device`), None = CPU).
 
     Raises:
-        ModelUnavailableError: the learned fusion's checkpoint cannot be loaded.
+        ModelError: the learned fusion's checkpoint cannot be loaded.
         ConfigError: an unknown ``method``.
     """
     if method not in ("ransac", "dlt", "learned"):
@@ -240,39 +231,4 @@ def fusion_stage(method: Fusion, cameras: Sequence[Camera] | None = None,
     try:
         return HaMuCoFusion(cameras, load_pretrained("hamuco", device, path=weights))
     except ModelError as exc:
-        raise ModelUnavailableError(f"--fusion learned: {exc}; or use --fusion ransac") from exc
-
-
-# ----------------------------------------------------------------------------- prior and refiner
-
-
-def prior_stage(path: str | Path | None = None) -> Stage:
-    """A :class:`~tracker.post.prior.PriorStage` with the 21-joint prior at ``path`` (default: the
-    shipped ``prior_mp21``), loaded now. Priors are NumPy: no device.
-
-    Raises:
-        ModelUnavailableError: the file is missing, unreadable or not a 21-joint prior.
-    """
-    from models.prior import PriorError
-    from models.registry import load_pretrained
-    from tracker.post.prior import PriorStage
-
-    try:
-        return PriorStage(load_pretrained("prior_mp21", path=path))
-    except (ModelError, PriorError) as exc:
-        raise ModelUnavailableError(f"--prior: {exc}") from exc
-
-
-def refiner_stage(path: str | Path | None = None, device: str | None = None) -> Stage:
-    """A :class:`~tracker.post.refiner.RefinerStage` with the ``mp21`` refiner at ``path`` (default:
-    the shipped one), loaded now onto ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``, ...; None = CPU).
-
-    Raises:
-        ModelUnavailableError: the checkpoint is missing, unreadable or not a 21-joint refiner.
-    """
-    from tracker.post.refiner import RefinerStage
-
-    try:
-        return RefinerStage(path=path, device=device)
-    except ModelError as exc:
-        raise ModelUnavailableError(f"--refine: {exc}") from exc
+        raise ModelError(f"--fusion learned: {exc}; or use --fusion ransac") from exc

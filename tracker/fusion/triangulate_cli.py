@@ -30,15 +30,11 @@ from tracker.io.keypoints import KeypointFormatError, Keypoints2D, Points3D, loa
 from tracker.fusion.triangulate import TriangulationConfig, TriangulationError, triangulate_sequence
 from tracker.core.structures import Camera
 
-__all__ = ["FusionUnavailableError", "match_cameras", "triangulate_keypoints", "triangulate_files", "main"]
+__all__ = ["match_cameras", "triangulate_keypoints", "triangulate_files", "main"]
 
 log = logging.getLogger(__name__)
 
 METHODS = ("dlt", "ransac", "fusion")
-
-
-class FusionUnavailableError(ModelError):
-    """``--method fusion`` asked for but the learned fusion model cannot run here."""
 
 
 def match_cameras(calibration: Sequence[Camera], names: Sequence[str]) -> tuple[Camera, ...]:
@@ -56,15 +52,12 @@ def match_cameras(calibration: Sequence[Camera], names: Sequence[str]) -> tuple[
 
 
 def _fusion(cameras: tuple[Camera, ...], kp: Keypoints2D) -> np.ndarray:
-    try:
-        from models.hamuco_infer import FusionError, fuse_keypoints
-    except ImportError as e:
-        raise FusionUnavailableError(f"--method fusion needs models/hamuco_infer.py, which cannot be imported ({e}); "
-                                     "use --method ransac") from e  # fmt: skip
+    from models.hamuco_infer import FusionError, fuse_keypoints
+
     try:
         return fuse_keypoints(cameras, kp.points, kp.confidence)
-    except FileNotFoundError as e:
-        raise FusionUnavailableError(f"--method fusion: the fusion checkpoint is missing ({e}); use --method ransac") from e
+    except ModelError as e:
+        raise ModelError(f"--method fusion: {e}; use --method ransac") from e
     except FusionError as e:
         raise TriangulationError(f"--method fusion: {e}") from e
 
@@ -86,7 +79,7 @@ def triangulate_keypoints(
 
     Raises:
         CalibrationError: a keypoint camera not in the calibration.
-        FusionUnavailableError: ``fusion`` without a usable model.
+        ModelError: ``fusion`` without a usable model.
         TriangulationError: a bad method or inconsistent shapes.
     """
     if method not in METHODS:
@@ -133,8 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = TriangulationConfig(threshold_px=args.threshold_px, min_confidence=args.min_confidence,
                                   sigma_px=args.sigma_px, min_views=args.min_views)  # fmt: skip
         result = triangulate_files(args.calibration, args.keypoints, args.output, args.method, cfg)
-    except (FileNotFoundError, CalibrationError, KeypointFormatError, TriangulationError,
-            FusionUnavailableError) as e:  # fmt: skip
+    except (FileNotFoundError, CalibrationError, KeypointFormatError, TriangulationError, ModelError) as e:
         log.error("%s", e)
         return 2
     valid = np.isfinite(result.points_3d).all(axis=-1)

@@ -26,7 +26,6 @@ within ~1e-16.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -37,7 +36,7 @@ import cv2
 import numpy as np
 
 from tracker.core.errors import CalibrationError
-from tracker.io.toml_writer import toml_string, toml_value
+from tracker.io.toml_writer import toml_value
 
 from tracker.io.intrinsics import build_intrinsics
 from tracker.core.structures import Camera, Extrinsics

@@ -137,13 +137,15 @@ class V2VDepthEstimator:
         tracker.core.errors.AcceleratorError: ``config.device`` asks for CUDA and torch sees none.
     """
 
-    def __init__(self, config: V2VStageConfig = V2VStageConfig(), estimator: object | None = None) -> None:
-        from models.registry import resolve_device
-
+    def __init__(self, config: V2VStageConfig = V2VStageConfig(), estimator: object | None = None,
+                 preload: bool = True) -> None:
         self.config = config
-        self.device = resolve_device(config.device or "auto")
-        self._estimator = estimator if estimator is not None else self._load_estimator()
-        self._refpoint = self._load_refpoint() if config.refpoint_weights is not None else None
+        self._device: str | None = None
+        self._estimator = estimator
+        self._refpoint = None
+        self._loaded = False
+        if preload:
+            self._load()
         # per view: (frame index, joint centroids mm) of the hands last seen
         self._seen: dict[int, tuple[int, list[np.ndarray]]] = {}
 
@@ -162,14 +164,41 @@ class V2VDepthEstimator:
             self._remember(view, frame.index, [_centroid(h.joints_3d) for h in found])
         return out
 
+    def _load(self) -> None:
+        """Resolve the torch device and load both networks (once)."""
+        if self._loaded:
+            return
+        from models.registry import resolve_device
+
+        self._device = resolve_device(self.config.device or "auto")
+        if self._estimator is None:
+            self._estimator = self._load_estimator()
+        if self.config.refpoint_weights is not None:
+            self._refpoint = self._load_refpoint()
+        self._loaded = True
+
+    @property
+    def device(self) -> str:
+        """The torch device both networks run on."""
+        self._load()
+        assert self._device is not None
+        return self._device
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the networks are loaded (at construction with ``preload``, else at the first depth frame)."""
+        return self._loaded
+
     @property
     def estimator(self):  # -> models.v2v_infer.V2VEstimator
-        """The V2V-PoseNet estimator (loaded when the stage was built)."""
+        """The V2V-PoseNet estimator (loaded now if the stage was built without ``preload``)."""
+        self._load()
         return self._estimator
 
     @property
     def refpoint(self):  # -> models.v2v_infer.RefPointRefiner | None
         """The reference-point refinement network (None when not configured)."""
+        self._load()
         return self._refpoint
 
     def _load_estimator(self):  # -> models.v2v_infer.V2VEstimator
@@ -177,13 +206,13 @@ class V2VDepthEstimator:
         from models.v2v_infer import V2VEstimator
 
         path = Path(self.config.weights)
-        model = load_pretrained("v2v_light", self.device, path=None if path == DEFAULT_V2V_WEIGHTS else path)
+        model = load_pretrained("v2v_light", self._device, path=None if path == DEFAULT_V2V_WEIGHTS else path)
         if getattr(model, "num_joints", None) != NUM_JOINTS:
             raise ModelError(f"{path} holds a {model.num_joints}-joint V2V-PoseNet; the live stage needs "
                              f"{NUM_JOINTS} joints (MediaPipe order): train one with "
                              "`python scripts/train_v2v.py --model v2v_light`")  # fmt: skip
-        estimator = V2VEstimator(model, device=self.device, half=self.config.half)
-        log.info("V2V-PoseNet %s on %s (grid %d, cube %.0f mm)", path.name, self.device, estimator.grid,
+        estimator = V2VEstimator(model, device=self._device, half=self.config.half)
+        log.info("V2V-PoseNet %s on %s (grid %d, cube %.0f mm)", path.name, self._device, estimator.grid,
                  estimator.cube_mm)  # fmt: skip
         return estimator
 
@@ -192,8 +221,8 @@ class V2VDepthEstimator:
         from models.v2v_infer import RefPointRefiner
 
         path = Path(self.config.refpoint_weights)
-        model = load_pretrained("refpoint", self.device, path=None if path == DEFAULT_REFPOINT_WEIGHTS else path)
-        return RefPointRefiner(model, device=self.device)
+        model = load_pretrained("refpoint", self._device, path=None if path == DEFAULT_REFPOINT_WEIGHTS else path)
+        return RefPointRefiner(model, device=self._device)
 
     def reset(self) -> None:
         """Forget the tracked hands (a new sequence)."""

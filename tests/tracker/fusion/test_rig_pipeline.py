@@ -14,13 +14,8 @@ from tracker.post.one_euro import SMOOTHING_PRESETS
 from tracker.build import build_pipeline
 from tracker.config import FusionConfig, TrackerConfig, override
 from tracker.core.errors import ModelError
-from tracker.fusion.rig import (
-    RigFusion,
-    RigPipelineError,
-    WorldFromReference,
-    prior_stage,
-    refiner_stage,
-)
+from tracker.build import prior_stage, refiner_stage
+from tracker.fusion.rig import RigFusion, RigPipelineError, WorldFromReference
 from tracker.post.smoothing import TemporalSmoother
 from tracker.fusion.triangulate import RigTriangulator
 from tracker.core.structures import FrameSet, HandPose

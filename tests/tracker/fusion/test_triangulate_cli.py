@@ -23,7 +23,8 @@ from tracker.io.keypoints import (
     save_keypoints,
 )
 from tracker.fusion.triangulate import TriangulationError
-from tracker.fusion.triangulate_cli import FusionUnavailableError, main, triangulate_keypoints
+from tracker.core.errors import ModelError
+from tracker.fusion.triangulate_cli import main, triangulate_keypoints
 
 DIST = (-0.2, 0.05, 0.0, 0.001, 0.0)
 
@@ -166,7 +167,7 @@ def test_fusion_on_a_hand(monkeypatch):
     assert np.isnan(fused.points_3d[2]).all()  # one view is not enough
     entry = registry.CATALOG["hamuco"]  # the shipped checkpoint gone: a clear error, not a traceback
     monkeypatch.setitem(registry.CATALOG, "hamuco", dataclasses.replace(entry, filename="absent.pt"))
-    with pytest.raises(FusionUnavailableError, match="--method ransac"):
+    with pytest.raises(ModelError, match="--method ransac"):
         triangulate_keypoints(cams, kp, "fusion")
 
 

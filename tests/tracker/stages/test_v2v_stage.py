@@ -41,6 +41,7 @@ def mean_error(hand: HandPose, fs: FrameSet) -> float:
     return float(np.linalg.norm(hand.joints_3d - gt_joints(fs), axis=-1).mean())
 
 
+@pytest.mark.slow  # ~10 s: V2V on CPU, cold start
 def test_depth_only_cold_start_then_tracking(stage_cold: V2VDepthEstimator, framesets: list[FrameSet]) -> None:
     stage_cold.reset()
     errors = []
