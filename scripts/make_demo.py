@@ -185,7 +185,7 @@ def forward_kinematics(pose: PoseParams) -> tuple[np.ndarray, dict[str, list[np.
         joints: ``(21, 3)`` float64 model mm (before :data:`HAND_SCALE`), hand-local frame,
             MediaPipe joint order.
         frames: per chain name, the three bone frames (3x3, columns x/y/z in hand-local axes;
-            y along the bone, x the flexion axis) used to place skin details.
+            y along the bone, x the flexion axis).
     """
     angles = np.zeros(hm.NUM_ANGLES)
     for f in range(5):  # per chain: root flexion, root abduction, middle and distal flexion
@@ -499,8 +499,9 @@ def check(reference: Path) -> int:
 
     The ground truth (every array of demo_gt.npz) and intrinsics.json must match: bit for bit,
     except that float arrays may differ by up to :data:`GT_TOLERANCE` (mm / px). The finger
-    kinematics run in torch (:mod:`models.hand_model`), whose float64 sin/cos and products may round
-    the last bit differently on other CPUs. The MP4 bytes are only reported: they differ between
+    kinematics run in torch (:mod:`models.hand_model`) and the tremor's kernel in NumPy
+    (:func:`models.motion.smooth_noise`), whose float64 transcendentals and products may round the
+    last bit differently on other CPUs. The MP4 bytes are only reported: they differ between
     OpenCV / FFmpeg builds.
 
     Returns:

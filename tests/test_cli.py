@@ -8,7 +8,7 @@ import pytest
 from tracker import cli as run_tracker
 from tracker.cli import Exit
 from tracker.sinks.export import read_jsonl
-from tracker.io.sources import DEMO_DIR
+from tracker.io.sources import DEMO_DIR, SYNTHETIC_FRAMES
 
 
 @pytest.fixture(scope="module")
@@ -146,16 +146,13 @@ def rig_run(tmp_path_factory):
     return code, read_jsonl(out)
 
 
-def test_synthetic_rig_source_exports_world_joints(rig_run):
+def test_synthetic_rig_source_exports_world_joints(rig_run, synthetic_scene):
     """Measured: 38.6, 30.3, 26.7 mm mean world error on frames 0-2 (MediaPipe per view + RANSAC; the same
     before the redesign). Bounds: < 45 mm per frame, < 36 mm over the 3 frames."""
-    from models.synthetic import SceneConfig, sample_scene
-    from tracker.io.sources import SYNTHETIC_FRAMES
-
     code, frames = rig_run
     assert code == Exit.OK
     assert [f["frame_index"] for f in frames] == list(range(RIG_FRAMES))
-    scene = sample_scene(3, SceneConfig(num_frames=SYNTHETIC_FRAMES, layout="ring", num_views=3))
+    scene = synthetic_scene(3, num_frames=SYNTHETIC_FRAMES, layout="ring", num_views=3)
     errors = []
     for t, f in enumerate(frames):
         assert len(f["hands"]) == 1
@@ -165,12 +162,9 @@ def test_synthetic_rig_source_exports_world_joints(rig_run):
     assert max(errors) < 45.0 and np.mean(errors) < 36.0, errors
 
 
-def test_rig_file_of_synthetic_views_runs(tmp_path, rig_run):
+def test_rig_file_of_synthetic_views_runs(tmp_path, rig_run, synthetic_scene):
     """Three single-camera synthetic sources joined by a rig file track like the synthetic rig source itself:
     the same world joints (to the JSONL's 0.01 mm) and so the same error, 38.6 / 30.3 mm on frames 0-1."""
-    from models.synthetic import SceneConfig, sample_scene
-    from tracker.io.sources import SYNTHETIC_FRAMES
-
     rig = tmp_path / "rig.toml"
     rig.write_text("".join(f'[[cameras]]\nname = "cam{v}"\nsource = "synthetic:3:ring:3@{v}"\n\n' for v in range(3)))
     out = tmp_path / "rig.jsonl"
@@ -179,7 +173,7 @@ def test_rig_file_of_synthetic_views_runs(tmp_path, rig_run):
     assert code == Exit.OK
     frames = read_jsonl(out)
     assert [f["frame_index"] for f in frames] == [0, 1] and [len(f["hands"]) for f in frames] == [1, 1]
-    scene = sample_scene(3, SceneConfig(num_frames=SYNTHETIC_FRAMES, layout="ring", num_views=3))
+    scene = synthetic_scene(3, num_frames=SYNTHETIC_FRAMES, layout="ring", num_views=3)
     for t, f in enumerate(frames):
         hand = f["hands"][0]
         assert hand["view"] == -1 and hand["handedness"] == scene.hands[0].handedness
@@ -196,14 +190,10 @@ def test_uncalibrated_rig_of_real_cameras_is_a_calibration_error(tmp_path):
     assert run_tracker.main(["--source", f"rig:{rig}", "--no-view"]) == Exit.CALIBRATION
 
 
-@pytest.mark.slow
-def test_prior_and_refiner_run_as_stages(tmp_path, caplog):
+def test_prior_and_refiner_run_as_stages(tmp_path, caplog, synthetic_scene):
     """The shipped prior and refiner load and run (their stage timings are in the loop's summary) and change
     the output. Measured on synthetic:3, 3 frames: camera-space joints move 4.3-5.1 mm (mean per frame) and
     the centroid-aligned error goes 36.5 -> 35.5 mm. Bounds: 1-20 mm moved, no more than 0.5 mm worse."""
-    from models.synthetic import SceneConfig, sample_scene
-    from tracker.io.sources import SYNTHETIC_FRAMES
-
     caplog.set_level("INFO")
     base = ["--source", "synthetic:3", "--estimator", "mediapipe", "--no-view", "--speed", "max", "--frames", "3"]
     joints, summaries = {}, {}
@@ -221,7 +211,7 @@ def test_prior_and_refiner_run_as_stages(tmp_path, caplog):
     assert "prior " in summaries["staged"] and "refiner " in summaries["staged"]
     moved = np.linalg.norm(joints["staged"] - joints["plain"], axis=-1).mean(-1)
     assert (moved > 1.0).all() and (moved < 20.0).all(), moved
-    scene = sample_scene(3, SceneConfig(num_frames=SYNTHETIC_FRAMES))
+    scene = synthetic_scene(3, num_frames=SYNTHETIC_FRAMES)
     truth = np.stack([scene.cameras[0].world_to_camera(scene.joints_world(t)[0]) for t in range(3)])
 
     def shape_error(j: np.ndarray) -> float:  # mm, joints and truth centred on their centroids
@@ -238,15 +228,12 @@ def test_missing_models_are_clear_errors(tmp_path, caplog):
     assert run_tracker.main(["--source", "synthetic:3", "--no-view", "--prior", str(tmp_path / "p.npz")]) == Exit.MODEL
 
 
-def test_learned_fusion_tracks_a_synthetic_rig(tmp_path):
+def test_learned_fusion_tracks_a_synthetic_rig(tmp_path, synthetic_scene):
     out = tmp_path / "world.jsonl"
     code = run_tracker.main(["--source", "synthetic:3:ring:4", "--fusion", "learned", "--no-view", "--speed", "max",
                              "--frames", "4", "--export", str(out)])  # fmt: skip
     assert code == Exit.OK
-    from models.synthetic import SceneConfig, sample_scene
-    from tracker.io.sources import SYNTHETIC_FRAMES
-
-    scene = sample_scene(3, SceneConfig(num_frames=SYNTHETIC_FRAMES, layout="ring", num_views=4))
+    scene = synthetic_scene(3, num_frames=SYNTHETIC_FRAMES, layout="ring", num_views=4)
     errors = []
     for line in out.read_text().splitlines():
         frame = json.loads(line)

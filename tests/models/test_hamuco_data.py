@@ -77,7 +77,6 @@ def generated() -> list[dict[str, np.ndarray]]:
                              occlusion_variants=(False, True))  # fmt: skip
 
 
-@pytest.mark.slow  # ~6 s: MediaPipe graphs + rendering
 def test_generated_sequence_holds_a_real_detectors_output(generated) -> None:
     """Measured (clean views): all 4 detections, mean 2D error 4.3-11.0 px per view-frame, left
     probability 0.89-1.00 for the left hand. Bounds: 4 detections, < 20 px, > 0.7."""
@@ -99,7 +98,6 @@ def test_generated_sequence_holds_a_real_detectors_output(generated) -> None:
     np.testing.assert_array_equal(occluded["joints_2d"], clean["joints_2d"])  # the same rendered frames
 
 
-@pytest.mark.slow
 def test_rig_dataset_from_generated_files(generated, tmp_path: Path) -> None:
     """A folder of .npz sequences -> padded batches of 8 view slots; frames without detections are left out."""
     clean, occluded = generated

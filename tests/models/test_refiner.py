@@ -239,7 +239,7 @@ def test_shipped_benchmark_refiners_load_and_refine(layout: str) -> None:
     assert np.isfinite(ref.refine(x)).all()
 
 
-@pytest.mark.slow  # ~14 s for NYU
+@pytest.mark.slow  # NYU: 6-14 s (2440 frames x 24 methods)
 @pytest.mark.parametrize("dataset", ["nyu", "icvl"])
 def test_shipped_refiner_on_real_validation(dataset: str) -> None:
     from models.benchmark_data import ground_truth_path
