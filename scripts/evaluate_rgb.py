@@ -64,7 +64,6 @@ from tracker.core.data_root import data_root, default_data_root  # noqa: E402
 from tracker.stages.identity import best_assignment  # noqa: E402
 from tracker.core.joints import EDGES, FREIHAND_TO_MP, INTERHAND_TO_MP, JOINT_NAMES, NUM_JOINTS, WRIST  # noqa: E402
 from tracker.stages.lift import LiftConfig, MetricLifter  # noqa: E402
-from tracker.stages.landmarks import MediaPipeConfig  # noqa: E402
 from tracker.core.metrics import (  # noqa: E402
     bbox_size,
     bone_length_sum,

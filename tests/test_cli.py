@@ -7,8 +7,8 @@ import pytest
 
 from tracker import cli as run_tracker
 from tracker.cli import Exit
-from tracker.sinks.export import read_jsonl
 from tracker.io.sources import DEMO_DIR, SYNTHETIC_FRAMES
+from tracker.sinks.export import read_jsonl
 
 
 @pytest.fixture(scope="module")

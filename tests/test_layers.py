@@ -91,10 +91,10 @@ def sys_path_uses(path: Path) -> Iterator[int]:
     """Lines of ``path`` that read or edit ``sys.path`` (``sys.path...`` or ``from sys import path``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
-                and node.value.id == "sys"):  # fmt: skip
-            yield node.lineno
-        elif isinstance(node, ast.ImportFrom) and node.module == "sys" and any(a.name == "path" for a in node.names):
+        attribute = (isinstance(node, ast.Attribute) and node.attr == "path" and isinstance(node.value, ast.Name)
+                     and node.value.id == "sys")  # fmt: skip
+        imported = isinstance(node, ast.ImportFrom) and node.module == "sys" and any(a.name == "path" for a in node.names)
+        if attribute or imported:
             yield node.lineno
 
 

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from models.benchmark_data import (
-    DATASETS,
     benchmark_params,
     dev_split,
     eval_dir,

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from models.temporal import TemporalError, local_polynomial, loo_score, segments, window_average
+from models.temporal import (
+    TemporalError,
+    local_polynomial,
+    loo_score,
+    segments,
+    window_average,
+)
 
 
 def walk(t: int = 60, joints: int = 5, seed: int = 0, speed: float = 0.05) -> np.ndarray:
@@ -62,7 +68,7 @@ def test_local_polynomial_keeps_polynomials_and_reduces_noise():
     np.testing.assert_allclose(local_polynomial(quad, 5, 2), quad, atol=1e-8)  # degree 2 is reproduced
     clean = walk(200)
     noisy = clean + np.random.default_rng(1).normal(0, 3, clean.shape)
-    err = lambda a: np.linalg.norm(a - clean, axis=-1).mean()  # noqa: E731
+    err = lambda a: np.linalg.norm(a - clean, axis=-1).mean()
     assert err(local_polynomial(noisy, 5, 2)) < 0.6 * err(noisy)
     assert err(window_average(noisy, 3)) < 0.6 * err(noisy)
 
@@ -71,7 +77,7 @@ def test_auto_width_follows_noise_level():
     clean = walk(300, seed=2, speed=0.3)
     rng = np.random.default_rng(3)
     widths = (1, 2, 4, 8)
-    pick = lambda x: min(widths, key=lambda h: loo_score(x, h))  # noqa: E731
+    pick = lambda x: min(widths, key=lambda h: loo_score(x, h))
     quiet, loud = pick(clean + rng.normal(0, 0.2, clean.shape)), pick(clean + rng.normal(0, 8, clean.shape))
     assert loud > quiet
     noisy = clean + rng.normal(0, 8, clean.shape)

@@ -329,13 +329,13 @@ def test_huber_loss_is_quadratic_then_linear() -> None:
 
 
 def test_board_config_validation_and_image(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="marker side"):
+    with pytest.raises(CalibrationError, match="marker side"):
         BoardConfig(7, 5, 30.0, 30.0)
-    with pytest.raises(ValueError, match="unknown ArUco dictionary"):
+    with pytest.raises(CalibrationError, match="unknown ArUco dictionary"):
         BoardConfig(dictionary="DICT_9X9_1")
-    with pytest.raises(ValueError, match="distortion must be one of"):
+    with pytest.raises(CalibrationError, match="distortion must be one of"):
         CalibrationOptions(distortion="fisheye")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="has 50"):
+    with pytest.raises(CalibrationError, match="has 50"):
         BoardConfig(12, 10, 30.0, 20.0, "DICT_4X4_50")
     image = BOARD.image(pixels_per_mm=2.0, margin_mm=5.0)
     assert image.shape == (5 * 35 * 2 + 20, 7 * 35 * 2 + 20) and image.dtype == np.uint8
@@ -411,3 +411,12 @@ def test_cli_argument_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as bad_board:
         main(["--board", "7x5", "--square-mm", "30", "--marker-mm", "30", "--board-image", "x.png"])
     assert bad_board.value.code == 2 and "marker side" in capsys.readouterr().err
+
+
+def test_package_exports_its_public_names() -> None:
+    import tracker.calibration as calibration
+    from tracker.calibration import board, solve
+
+    assert calibration.calibrate_cameras is solve.calibrate_cameras
+    assert calibration.BoardConfig is board.BoardConfig
+    assert all(getattr(calibration, name) is not None for name in calibration.__all__)

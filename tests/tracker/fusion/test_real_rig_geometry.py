@@ -26,7 +26,11 @@ from scripts.real_rig_geometry import (
     read_mat5,
     undistorted_cameras,
 )
-from tracker.fusion.triangulate import TriangulationConfig, projection_matrices, triangulate_joints
+from tracker.fusion.triangulate import (
+    TriangulationConfig,
+    projection_matrices,
+    triangulate_joints,
+)
 
 pytestmark = pytest.mark.skipif(not calib_dir().is_dir(), reason="real rig calibrations absent (../shared/data)")
 

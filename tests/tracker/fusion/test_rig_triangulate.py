@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from models.synthetic import SceneConfig, sample_scene
+from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
 from tracker.fusion.triangulate import (
     RigTriangulator,
     TriangulationConfig,
@@ -16,7 +17,6 @@ from tracker.fusion.triangulate import (
     projection_matrices,
     triangulate_joints,
 )
-from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
 
 DIST = (-0.28, 0.09, 0.001, -0.0015, -0.01)
 

@@ -9,10 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.io.calibration import load_calibration, load_camera, read_metadata, save_calibration
 from tracker.core.errors import CalibrationError
-from tracker.io.intrinsics import load_intrinsics
 from tracker.core.structures import Camera, Extrinsics, Intrinsics
+from tracker.io.calibration import (
+    load_calibration,
+    load_camera,
+    read_metadata,
+    save_calibration,
+)
+from tracker.io.intrinsics import load_intrinsics
 
 # As aniposelib's CameraGroup.dump writes it (python `toml` package: "[ 1, 2,]" lists, blank line between tables).
 ANIPOSE = """\

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 
 from tracker.core.errors import CalibrationError
-
-from tracker.io.intrinsics import load_intrinsics, save_intrinsics_json
 from tracker.core.structures import Intrinsics
+from tracker.io.intrinsics import load_intrinsics, save_intrinsics_json
 
 CALIB = Intrinsics(612.5, 610.25, 321.0, 238.5, 640, 480, dist=(0.11, -0.25, 0.001, -0.002, 0.07))
 

@@ -8,14 +8,28 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.core.errors import DeviceNotFoundError, UnsupportedSourceError
 from devices.rig import RigDevice
 from models.synthetic import SceneConfig, sample_scene
-from tracker.io.calibration import load_calibration, save_calibration
-from tracker.core.errors import CalibrationError
-from tracker.io.rig_file import DEFAULT_SYNC_TOLERANCE_MS, RigCamera, RigFileError, build_rig_device, load_rig
-from tracker.io.sources import SYNTHETIC_FRAMES, SourceOptions, open_source, parse_source
+from tracker.core.errors import (
+    CalibrationError,
+    DeviceNotFoundError,
+    UnsupportedSourceError,
+)
 from tracker.core.structures import Camera, Extrinsics, Intrinsics
+from tracker.io.calibration import load_calibration, save_calibration
+from tracker.io.rig_file import (
+    DEFAULT_SYNC_TOLERANCE_MS,
+    RigCamera,
+    RigFileError,
+    build_rig_device,
+    load_rig,
+)
+from tracker.io.sources import (
+    SYNTHETIC_FRAMES,
+    SourceOptions,
+    open_source,
+    parse_source,
+)
 
 
 def write_folder(folder: Path, n: int = 3, size: tuple[int, int] = (16, 12)) -> Path:

@@ -94,7 +94,7 @@ def test_synthetic_source_grammar() -> None:
 
 def test_auto_prefers_a_realsense_and_falls_back_when_it_cannot_open(monkeypatch: pytest.MonkeyPatch) -> None:
     """A camera the SDK lists but that fails to open (unplugged in between): webcam, then the demo."""
-    import tracker.io.sources as sources
+    from tracker.io import sources
 
     assert sources._realsense_connected() is False  # no RealSense on CI / this machine
     monkeypatch.setattr(sources, "_realsense_connected", lambda: True)

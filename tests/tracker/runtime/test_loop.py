@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from tracker.core.errors import DeviceDisconnectedError
+from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
 from tracker.runtime.loop import Channel, ChannelClosed, StreamingLoop
 from tracker.runtime.pipeline import Pipeline
-from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
 
 CAM = Camera("synthetic", Intrinsics(500, 500, 32, 24, 64, 48))
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from models.depth_crop import sample_depth
-from tracker.stages.depth_lift import DepthLiftConfig, DepthLifter, robust_rigid
 from tracker.core.structures import FrameSet, HandPose
+from tracker.stages.depth_lift import DepthLiftConfig, DepthLifter, robust_rigid
 
 
 def _rot_z(deg: float) -> np.ndarray:
@@ -43,7 +43,7 @@ def test_robust_rigid_ignores_outliers() -> None:
     r, t = robust_rigid(src, dst, huber=5.0, rotate=True)
     # Huber keeps a little pull from the outliers; plain least squares would move t by ~15 mm
     assert np.allclose(r, rot, atol=5e-3) and np.allclose(t, [10.0, 20.0, 400.0], atol=1.5)
-    r_ls, t_ls = robust_rigid(src, dst, huber=1e9, rotate=True)
+    _, t_ls = robust_rigid(src, dst, huber=1e9, rotate=True)
     assert np.linalg.norm(t_ls - [10.0, 20.0, 400.0]) > 5 * np.linalg.norm(t - [10.0, 20.0, 400.0])
 
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from tracker.stages.identity import IdentityTracker, IdentityConfig, best_assignment
 from tracker.core.joints import FINGERS, NUM_JOINTS
 from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
+from tracker.stages.identity import IdentityConfig, IdentityTracker, best_assignment
 
 CAM = Camera("test", Intrinsics(500, 500, 320, 240, 640, 480))
 

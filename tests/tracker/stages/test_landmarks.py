@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.stages.landmarks import EstimatorError, MediaPipeConfig, MediaPipeHands
-from tracker.io.sources import DEMO_DIR
 from tracker.core.structures import Camera, Frame, FrameSet, Intrinsics
+from tracker.io.sources import DEMO_DIR
+from tracker.stages.landmarks import EstimatorError, MediaPipeConfig, MediaPipeHands
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from tracker.core.joints import NUM_JOINTS
-from tracker.stages.lift import LiftConfig, MetricLifter, fit_translation, ray_rotation
 from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
+from tracker.stages.lift import LiftConfig, MetricLifter, fit_translation, ray_rotation
 
 INTR = Intrinsics(600.0, 610.0, 330.0, 235.0, 640, 480)
 
