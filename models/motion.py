@@ -95,10 +95,15 @@ def clamp_angles(angles: np.ndarray) -> np.ndarray:
     return np.clip(angles, lim[:, 0], lim[:, 1])
 
 
-def smooth_noise(rng: np.random.Generator, n: int, dims: int, width: float) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, n: int, dims: int, width: float, radius: int | None = None) -> np.ndarray:
     """``(n, dims)`` Gaussian noise low-passed by a Gaussian kernel of ``width`` samples, rescaled
-    to unit standard deviation (a smooth random signal)."""
-    pad = int(3 * width) + 1
+    to unit standard deviation (a smooth random signal).
+
+    ``radius``: the kernel's half-length in samples (default ``int(3 * width) + 1``); it also sets how
+    many normals are drawn, ``(n + 2 * radius) * dims``, so the same ``rng`` state and ``radius`` give
+    the same signal.
+    """
+    pad = int(3 * width) + 1 if radius is None else int(radius)
     white = rng.standard_normal((n + 2 * pad, dims))
     taps = np.exp(-0.5 * (np.arange(-pad, pad + 1) / max(width, 1e-6)) ** 2)
     taps /= taps.sum()

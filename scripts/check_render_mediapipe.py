@@ -68,9 +68,8 @@ def demo_joints() -> np.ndarray:
 
 
 def demo_background() -> np.ndarray:
-    """The demo recording's backdrop as uint8 RGB."""
-    bg = make_demo._background(make_demo.INTRINSICS, 1, make_demo.SEED)
-    return np.clip(bg * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    """The demo script's backdrop as uint8 RGB."""
+    return make_demo.background()
 
 
 def run_view(name: str, joints: np.ndarray, frames_idx: np.ndarray, config: RenderConfig, background: str,
