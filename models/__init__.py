@@ -11,17 +11,13 @@ The shipped checkpoints load by name (:mod:`models.registry`)::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tracker.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from models.registry import available, load_pretrained, resolve_device
 
 __all__ = ["available", "load_pretrained", "resolve_device"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from models import registry
-
-        return getattr(registry, name)
-    raise AttributeError(f"module 'models' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {name: "models.registry" for name in __all__}, globals())

@@ -675,7 +675,7 @@ def load_weights(path: str | Path, device: torch.device | str | None = None) -> 
             checkpoint, or weights that do not fit the network (the message names the file; train
             one with ``python -m scripts.train_hamuco``).
     """
-    from models.registry import read_torch_checkpoint
+    from models.registry import load_state, read_torch_checkpoint
 
     path = Path(path)
     blob = read_torch_checkpoint(path)
@@ -687,13 +687,10 @@ def load_weights(path: str | Path, device: torch.device | str | None = None) -> 
         else:
             cfg = blob["config"]
             model = create_model(blob["name"], **{k: cfg[k] for k in asdict(HaMuCoConfig()) if k in cfg})
-            sd = {k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()}
+            sd = blob["state_dict"]
             meta = blob.get("meta", {})
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ModelError(f"{path} is not a HaMuCo checkpoint ({type(e).__name__}: {e})") from e
-    try:
-        model.load_state_dict(sd)
-    except RuntimeError as e:
-        raise ModelError(f"{path} does not fit the {model.model_name} network ({e})") from e
+    load_state(model, sd, path, model.model_name)
     model.meta = meta
     return model.to(device).eval()

@@ -398,21 +398,18 @@ def load_weights(path: str | Path, device: str | torch.device | None = None) -> 
         tracker.core.errors.ModelError: no such file, not a readable checkpoint, not a refiner
             checkpoint, or weights that do not fit the network (the message names the file).
     """
-    from models.registry import read_torch_checkpoint
+    from models.registry import load_state, read_torch_checkpoint
 
     p = Path(path)
     blob = read_torch_checkpoint(p)
     try:
         cfg = RefinerConfig(**blob["config"])
-        sd = {k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()}
+        sd = blob["state_dict"]
         blend = float(blob.get("blend", 1.0))
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ModelError(f"{p} is not a joint refiner checkpoint ({type(e).__name__}: {e})") from e
     net = JointRefinerNet(cfg)
-    try:
-        net.load_state_dict(sd)
-    except RuntimeError as e:
-        raise ModelError(f"{p} does not fit the refiner network ({e}); retrain it") from e
+    load_state(net, sd, p, "joint refiner")
     net = net.to(torch.device(device) if device is not None else torch.device("cpu"))
     try:
         return JointRefiner(net, blend=blend, meta=blob.get("meta", {}))

@@ -223,6 +223,20 @@ def read_torch_checkpoint(file: str | Path) -> dict[str, Any]:
     return blob
 
 
+def load_state(model: Any, state_dict: Any, path: str | Path, what: str) -> None:
+    """Put a checkpoint's weights into ``model`` (floating tensors as float32, whatever they were
+    saved as: some checkpoints are stored in float16).
+
+    Raises:
+        ModelError: the weights do not fit the network (names, shapes); the message names ``path``.
+    """
+    try:
+        weights = {k: (v.float() if v.is_floating_point() else v) for k, v in state_dict.items()}
+        model.load_state_dict(weights)
+    except (RuntimeError, AttributeError) as e:
+        raise ModelError(f"{path} does not fit the {what} network ({_short(e)})") from e
+
+
 def _short(e: BaseException, limit: int = 200) -> str:
     text = " ".join(str(e).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."

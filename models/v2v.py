@@ -426,7 +426,7 @@ def load_weights(path: str | Path, device=None) -> nn.Module:
         tracker.core.errors.ModelError: no such file, not a readable checkpoint, not a V2V-PoseNet /
             RefPointNet checkpoint, or weights that do not fit the network (the message names the file).
     """
-    from models.registry import read_torch_checkpoint
+    from models.registry import load_state, read_torch_checkpoint
 
     path = Path(path)
     blob = read_torch_checkpoint(path)
@@ -437,12 +437,9 @@ def load_weights(path: str | Path, device=None) -> nn.Module:
             kwargs["num_joints"] = int(blob["num_joints"])
         model = create_model(blob["name"], **kwargs)
         model.config = ModelConfig(cfg["arch"], int(cfg["in_grid"]), int(cfg["width"]), float(cfg["cube_mm"]))
-        sd = {k: (v.float() if v.is_floating_point() else v) for k, v in blob["state_dict"].items()}
+        sd = blob["state_dict"]
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ModelError(f"{path} is not a V2V-PoseNet / RefPointNet checkpoint ({type(e).__name__}: {e})") from e
-    try:
-        model.load_state_dict(sd)
-    except RuntimeError as e:
-        raise ModelError(f"{path} does not fit the {blob['name']} network ({e})") from e
+    load_state(model, sd, path, blob["name"])
     model.meta = blob.get("meta", {})
     return model.to(device).eval()

@@ -24,8 +24,9 @@ Sub-packages follow the data flow: ``core`` (structures, joints, geometry, error
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tracker.core.lazy import lazy_exports
 
 __version__ = "0.2.0"
 
@@ -75,14 +76,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from tracker.core.structures import Camera, Extrinsics, Frame, FrameResult, FrameSet, HandPose, Intrinsics
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'tracker' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

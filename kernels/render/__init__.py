@@ -31,83 +31,13 @@ another module of this package (e.g. :mod:`intersect`, called by :mod:`zbuffer` 
 delete ``kernels/render/__pycache__`` to recompile its callers.
 """
 
-from kernels.render.intersect import (
-    KIND_CONE,
-    KIND_SLAB,
-    NEAR_MM,
-    cast_rays,
-    hit_t,
-    joint_visibility,
-    normal_at,
-    primary_hit,
-    primary_normal,
-    primary_setup,
-    signed_distance,
-)
-from kernels.render.sensor import depth_edges, finish, noisy_depth
-from kernels.render.shading import (
-    MAT_ALBEDO,
-    MAT_COLS,
-    MAT_NAIL,
-    MAT_SKIN,
-    MAT_TEX_A,
-    MAT_TEX_B,
-    MAT_VOLAR,
-    P_AMBIENT,
-    P_COLS,
-    P_CREASE,
-    P_DIFFUSE,
-    P_DORSAL,
-    P_HALF,
-    P_LIGHT,
-    P_NAIL,
-    P_SHADOW,
-    P_SHADOW_MM,
-    P_SHININESS,
-    P_SPEC_CUT,
-    P_SPECULAR,
-    crease_map,
-    shade,
-)
-from kernels.render.zbuffer import screen_bounds, zbuffer
+import sys
 
-__all__ = [
-    "NEAR_MM",
-    "KIND_CONE",
-    "KIND_SLAB",
-    "MAT_ALBEDO",
-    "MAT_SKIN",
-    "MAT_VOLAR",
-    "MAT_TEX_A",
-    "MAT_TEX_B",
-    "MAT_NAIL",
-    "MAT_COLS",
-    "P_LIGHT",
-    "P_AMBIENT",
-    "P_DIFFUSE",
-    "P_SPECULAR",
-    "P_SHININESS",
-    "P_DORSAL",
-    "P_NAIL",
-    "P_CREASE",
-    "P_SHADOW",
-    "P_SHADOW_MM",
-    "P_SPEC_CUT",
-    "P_HALF",
-    "P_COLS",
-    "hit_t",
-    "signed_distance",
-    "normal_at",
-    "primary_setup",
-    "primary_hit",
-    "primary_normal",
-    "screen_bounds",
-    "zbuffer",
-    "crease_map",
-    "shade",
-    "finish",
-    "cast_rays",
-    "joint_visibility",
-    "depth_edges",
-    "noisy_depth",
-]
+from kernels.render.intersect import *  # noqa: F403 - the package exports its modules' __all__
+from kernels.render.sensor import *  # noqa: F403
+from kernels.render.shading import *  # noqa: F403
+from kernels.render.zbuffer import *  # noqa: F403
+
+# (the modules by their full names: ``zbuffer`` in this namespace is the function of that name)
+__all__ = [name for part in ("intersect", "zbuffer", "shading", "sensor")
+           for name in sys.modules[f"kernels.render.{part}"].__all__]

@@ -21,8 +21,9 @@ The public names below are imported lazily (on first use), so importing the pack
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tracker.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tracker.calibration.board import BoardConfig, BoardDetection, BoardDetector, detect_views
@@ -62,11 +63,4 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOME:
-        return getattr(importlib.import_module(_HOME[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, _HOME, globals())
