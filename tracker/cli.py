@@ -329,6 +329,8 @@ def run(config: TrackerConfig) -> Exit:
     except OSError as exc:
         raise CalibrationError(f"calibration {config.source.calibration}: {exc}") from exc
 
+    log.info("starting: source %s, estimator %s, device %s%s", config.source.source, config.depth.estimator,
+             config.device, "" if config.output.view else ", no view")  # fmt: skip
     show = _choose_view(config)
     src = config.source
     realtime = show if src.speed == "auto" else src.speed == "realtime"
