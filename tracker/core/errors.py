@@ -1,7 +1,7 @@
 """The exceptions of handtrack: one root, :class:`HandtrackError`, and one family per kind of failure.
 
 Each family is what a caller (the CLI, an application using :class:`tracker.HandTracker`, a batch
-run) needs to tell apart; ``run_tracker.py`` maps each family to its exit code in one table
+run) needs to tell apart; the CLI (:mod:`tracker.cli`) maps each family to its exit code in one table
 (:data:`tracker.cli.EXIT_CODES`). Modules raise the most specific class they have; messages say
 what failed and what to do about it.
 """
