@@ -3,8 +3,9 @@
 ``prior_mp21`` is :meth:`models.prior.PosePrior.project` on one ``(21, 3)`` hand with confidences
 (what :class:`models.prior.PriorStage` runs per hand per frame); the baseline is a plain NumPy
 projection written here (centroid, Kabsch by ``np.linalg.svd``, ``B B^T`` projection, blend; no
-batching machinery), timed in the same run. ``refiner+prior`` adds ``models.refiner.load_refiner``'s
-``refine`` on the same hand when its checkpoint exists (goal: refiner + prior <= 2 ms per frame).
+batching machinery), timed in the same run. ``refiner+prior`` adds the shipped refiner's
+(``models.load_pretrained("refiner_mp21")``) ``refine`` on the same hand when its checkpoint exists
+(goal: refiner + prior <= 2 ms per frame).
 ``ratio`` = baseline / ours (> 1: ours faster).
 
     python bench/refine.py [--reps 2000] [--json]
@@ -21,7 +22,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine_info, print_json, time_calls, timed_row  # noqa: E402
-from models.prior import PosePrior, default_prior_path  # noqa: E402
+from models.prior import PosePrior  # noqa: E402
+from models.registry import load_pretrained  # noqa: E402
 
 
 def _numpy_reference(prior: PosePrior, x: np.ndarray, conf: np.ndarray, strength: float) -> np.ndarray:
@@ -46,7 +48,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    prior = PosePrior.load(default_prior_path("mediapipe"))
+    prior = load_pretrained("prior_mp21")
     rng = np.random.default_rng(0)
     coeff = prior.sigma * rng.normal(0, 1, prior.k)
     if prior.scale_free:
@@ -60,9 +62,7 @@ def main() -> None:
     ours = time_calls(lambda: prior.project(hand, conf, s, 0.5), args.reps, warmup=20)
     results = [timed_row("prior_mp21", ours, "numpy_reference", base)]
     try:
-        from models.refiner import load_refiner
-
-        refiner = load_refiner("mediapipe")
+        refiner = load_pretrained("refiner_mp21")
     except Exception as e:  # noqa: BLE001 - any reason the refiner is unavailable is reported, not fatal
         print(f"refiner unavailable ({type(e).__name__}: {e}); timing the prior only", file=sys.stderr)
     else:

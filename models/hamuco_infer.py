@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,7 +28,7 @@ from tracker.core.structures import Camera
 
 from models.hamuco import HaMuCo
 
-__all__ = ["FusionError", "fuse_keypoints", "load_fusion", "rig_calibration", "to_model"]
+__all__ = ["FusionError", "fuse_keypoints", "rig_calibration", "to_model"]
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +49,6 @@ def to_model(model: HaMuCo, a: np.ndarray) -> torch.Tensor:
     param = next(model.parameters())
     x = torch.from_numpy(np.ascontiguousarray(a)).to(param.device)
     return x.to(param.dtype) if x.is_floating_point() else x
-
-
-def load_fusion(path: str | Path | None = None, device: torch.device | str | None = None) -> HaMuCo:
-    """``models.load_pretrained("hamuco", device, path=path)``: the shipped fusion network (or the
-    HaMuCo checkpoint ``path``), eval mode.
-
-    Raises:
-        tracker.core.errors.ModelError: the file is missing, unreadable or not a HaMuCo checkpoint
-            (the message names it and how to train one).
-    """
-    from models.registry import load_pretrained
-
-    return load_pretrained("hamuco", device, path=path)
 
 
 @torch.inference_mode()

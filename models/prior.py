@@ -62,7 +62,6 @@ __all__ = [
     "kabsch_rotations",
     "fit_prior",
     "choose_k_cv",
-    "default_prior_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,19 +86,6 @@ _FORMAT_VERSION: Final = 1
 
 class PriorError(HandtrackError, ValueError):
     """A prior cannot be fitted, loaded or applied (the message says what to do)."""
-
-
-def default_prior_path(layout: str) -> Path:
-    """Where the shipped ``models/weights/prior_{nyu,icvl,mp21}.npz`` of a layout lies (package data);
-    load it with ``models.load_pretrained("prior_nyu")`` etc.
-
-    Raises:
-        tracker.core.errors.ModelError: no shipped prior of that layout.
-    """
-    from models.registry import shipped_path
-
-    name = {"mediapipe": "mp21", "freihand": "mp21"}.get(layout, layout)
-    return shipped_path(f"prior_{name}")
 
 
 # --- Normalized frame ------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ pixels, pixels, mm; 14 joints for NYU, 16 for ICVL), converts it to 3D with the 
 convention (:func:`models.benchmark_data.benchmark_params`, mm), applies the chosen steps **in this
 fixed order**, whatever order ``--steps`` names them in:
 
-1. ``refiner``: the learned masked-joint refiner (:mod:`models.refiner`, ``load_refiner(dataset)``),
-   per frame;
+1. ``refiner``: the learned masked-joint refiner (:mod:`models.refiner`, the shipped
+   ``models.load_pretrained(f"refiner_{dataset}")``), per frame;
 2. ``prior``: projection onto the shipped PCA pose prior (``models/weights/prior_<dataset>.npz``,
    :mod:`models.prior`) with its recommended blend weight, per frame;
 3. ``temporal``: an offline filter over the whole file (:mod:`models.temporal`): tricube local
@@ -41,7 +41,8 @@ import numpy as np
 from tracker.core.errors import HandtrackError, ModelError
 from models.depth_datasets import read_labels, uvd_to_xyz, xyz_to_uvd
 from models.benchmark_data import DATASETS, benchmark_params, write_labels
-from models.prior import PosePrior, PriorError, default_prior_path
+from models.prior import PosePrior, PriorError
+from models.registry import load_pretrained
 from models.temporal import TemporalError, local_polynomial, window_average
 
 __all__ = ["STEPS", "STEP_ORDER", "RefineError", "parse_steps", "refine_xyz", "refine_file", "main"]
@@ -79,11 +80,9 @@ def parse_steps(text: str) -> tuple[str, ...]:
 
 def _load_refiner(dataset: str):
     try:
-        from models.refiner import load_refiner
+        return load_pretrained(f"refiner_{dataset}")
     except ImportError as e:
         raise RefineError(f"the refiner step needs models/refiner.py ({e}); run without 'refiner' in --steps") from e
-    try:
-        return load_refiner(dataset)
     except (FileNotFoundError, ModelError) as e:
         raise RefineError(f"the {dataset} refiner cannot be loaded: {e}; or run without 'refiner' in --steps") from e
 
@@ -104,7 +103,8 @@ def refine_xyz(xyz: np.ndarray, dataset: str, steps: Sequence[str], prior: PoseP
         window_k: half-width of the window filter, frames.
         cuts: 0-based frames where a new segment starts.
         jump: automatic cut threshold in mm (None = off).
-        refiner: an object with ``refine(xyz, confidence=None)`` (default: ``load_refiner(dataset)``).
+        refiner: an object with ``refine(xyz, confidence=None)`` (default: the shipped one,
+            ``models.load_pretrained(f"refiner_{dataset}")``).
 
     Returns:
         ``(N, J, 3)`` mm.
@@ -123,7 +123,7 @@ def refine_xyz(xyz: np.ndarray, dataset: str, steps: Sequence[str], prior: PoseP
                 raise RefineError(f"the refiner returned {refined.shape} for input {out.shape}")
             out = refined
         elif step == "prior":
-            p = prior if prior is not None else PosePrior.load(default_prior_path(dataset))
+            p = prior if prior is not None else load_pretrained(f"prior_{dataset}")
             if p.num_joints != out.shape[1]:
                 raise PriorError(f"the prior has {p.num_joints} joints but the poses have {out.shape[1]}")
             out = p.project(out, strength=strength)

@@ -60,8 +60,6 @@ __all__ = [
     "confidence_weighted_l1",
     "save_refiner",
     "load_weights",
-    "load_refiner",
-    "weights_path",
     "describe",
 ]
 
@@ -361,16 +359,6 @@ class JointRefiner:
         return camera_to_uvd(self.refine(uvd_to_camera(np.asarray(uvd, np.float64), intr), confidence), intr)
 
 
-def weights_path(layout: str) -> Path:
-    """Where the shipped ``models/weights/refiner_<layout>.pt`` lies (package data): where
-    ``scripts/train_refiner.py --ship`` writes; load it with ``models.load_pretrained(f"refiner_{layout}")``."""
-    from models.registry import shipped_path
-
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown refiner layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
-    return shipped_path(f"refiner_{layout}")
-
-
 def save_refiner(net: JointRefinerNet, path: str | Path, blend: float = 1.0, meta: dict[str, Any] | None = None,
                  half: bool = True) -> None:
     """Write ``{"config", "state_dict", "blend", "meta"}`` (float16 tensors by default) atomically,
@@ -415,23 +403,6 @@ def load_weights(path: str | Path, device: str | torch.device | None = None) -> 
         return JointRefiner(net, blend=blend, meta=blob.get("meta", {}))
     except ValueError as e:
         raise ModelError(f"{p}: {e}") from e
-
-
-def load_refiner(dataset: str = "nyu", path: str | Path | None = None, device: str | torch.device | None = None
-                 ) -> JointRefiner:
-    """``models.load_pretrained(f"refiner_{dataset}", device, path=path)`` (``"mediapipe"`` is an alias of
-    ``"mp21"``): the shipped refiner of a layout, or the file ``path`` holding one of that layout.
-
-    Raises:
-        tracker.core.errors.ModelError: the file is missing, unreadable, of another layout or does not
-            fit the network; the message names it and how to train one.
-    """
-    from models.registry import load_pretrained
-
-    layout = "mp21" if dataset == "mediapipe" else dataset
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown refiner layout {dataset!r}; expected one of {', '.join(LAYOUTS)}")
-    return load_pretrained(f"refiner_{layout}", device, path=path)
 
 
 def _count_parameters(net: nn.Module) -> int:

@@ -24,7 +24,8 @@ _REPO = Path(__file__).resolve().parents[1]
 if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
-from models.hamuco_infer import fuse_keypoints, load_fusion  # noqa: E402
+from models.hamuco_infer import fuse_keypoints  # noqa: E402
+from models.registry import load_pretrained  # noqa: E402
 from models.synthetic import SceneConfig, sample_scene  # noqa: E402
 from tracker.core.metrics import sequence_joint_errors  # noqa: E402
 from tracker.fusion.triangulate import TriangulationConfig, triangulate_sequence  # noqa: E402
@@ -57,7 +58,7 @@ def main() -> int:
     ap.add_argument("--noise-px", type=float, default=3.0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    model = load_fusion()
+    model = load_pretrained("hamuco")
     rows = {views: evaluate(views, args.noise_px, model) for views in (2, 3, 4, 8)}
     if args.json:
         print(json.dumps({"noise_px": args.noise_px, "mean_error_mm": rows}, indent=1))

@@ -33,7 +33,7 @@ from models.benchmark_data import (  # noqa: E402
     benchmark_params, dev_split, load_ground_truth, method_name, prediction_paths,
 )  # fmt: skip
 from models.refine import RefineError, _load_refiner, refine_xyz  # noqa: E402
-from models.prior import PosePrior, default_prior_path  # noqa: E402
+from models.registry import load_pretrained  # noqa: E402
 from tracker.core.metrics import sequence_joint_errors  # noqa: E402
 
 VARIANTS = {
@@ -59,7 +59,7 @@ def evaluate_dataset(dataset: str) -> dict:
     params = benchmark_params(dataset)
     gt = uvd_to_xyz(load_ground_truth(dataset), *params)
     fit, val = dev_split(len(gt))
-    prior = PosePrior.load(default_prior_path(dataset))
+    prior = load_pretrained(f"prior_{dataset}")
     variants = dict(VARIANTS)
     refiner = None
     try:

@@ -34,7 +34,7 @@ if str(_REPO) not in sys.path:
 if str(_REPO / "scripts") not in sys.path:
     sys.path.insert(0, str(_REPO / "scripts"))
 
-from models.refiner import load_refiner  # noqa: E402
+from models.registry import load_pretrained  # noqa: E402
 from train_refiner import load_benchmark, method_errors  # noqa: E402
 
 VARIANTS = ("pretrain", "finetune_random", "finetune_pretrained", "finetune_pretrained_no_V2V")
@@ -55,7 +55,7 @@ def evaluate(dataset: str, checkpoints: Path) -> dict:
         if not path.is_file():
             print(f"[{dataset}] no run {path}; skipped", flush=True)
             continue
-        ref = load_refiner(dataset, path)
+        ref = load_pretrained(f"refiner_{dataset}", path=path)
         errs = method_errors(ref, data, data.validation, (ref.blend,))[ref.blend]
         result["variants"][v] = {"blend": ref.blend, "errors": errs, "meta": ref.meta}
     return result

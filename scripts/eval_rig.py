@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from models.hamuco_infer import load_fusion
+    from models.registry import load_pretrained
 
     files = sorted(args.data.glob("*.npz"))
     if not files:
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("no evaluation data in %s: generating %d sequences with MediaPipe", args.data, args.eval_seqs)
         generate(0, args.eval_seqs)
         files = sorted(args.data.glob("*.npz"))
-    model = load_fusion(args.weights)
+    model = load_pretrained("hamuco", path=args.weights)
     results = evaluate(files, model)
     meta = {"data": str(args.data), "sequences": len({f.stem.rsplit('_', 1)[0] for f in files}),
             "weights": str(args.weights or "models/weights/hamuco.pt"), "results": results}

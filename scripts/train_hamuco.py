@@ -28,7 +28,7 @@ Three jobs:
   (world -> camera, mm). ``--source`` reads FrameSets from any source ``tracker.io.sources`` parses
   (a rig, a synthetic rig such as ``synthetic:ring``), runs MediaPipe per view in tracking mode and
   saves that file first (``--save-detections``). The result is written to
-  ``checkpoints/hamuco_ft/last.pt``; load it with ``models.hamuco_infer.load_fusion(path)``.
+  ``checkpoints/hamuco_ft/last.pt``; load it with ``models.load_pretrained("hamuco", path=path)``.
 
 ``--export`` writes the fp16 shipped weights ``models/weights/hamuco.pt`` + ``hamuco.json``.
 """

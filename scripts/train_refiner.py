@@ -68,11 +68,10 @@ from models.refiner import (  # noqa: E402
     confidence_weighted_l1,
     corrupt_poses,
     describe,
-    load_refiner,
     normalize_poses,
     save_refiner,
-    weights_path,
 )
+from models.registry import load_pretrained, shipped_path  # noqa: E402
 from models.v2v import atomic_torch_save  # noqa: E402
 from tracker.core.joints import common_joints  # noqa: E402
 from tracker.core.metrics import sequence_joint_errors  # noqa: E402
@@ -329,7 +328,7 @@ def run(args: argparse.Namespace) -> Path:
     net = JointRefinerNet(cfg).to(device)
     if args.stage == "finetune" and args.init == "pretrained":
         pre = Path(args.out) / f"refiner_{layout}" / "pretrain" / "final.pt"
-        net.load_state_dict(load_refiner(layout, pre).net.state_dict())
+        net.load_state_dict(load_pretrained(f"refiner_{layout}", path=pre).net.state_dict())
         print(f"initialised from {pre}", flush=True)
 
     # ---- data pools (tensors, mm) ----
@@ -423,7 +422,7 @@ def run(args: argparse.Namespace) -> Path:
 
     net.eval()
     if args.stage == "finetune" and (out / "best.pt").is_file():
-        net = load_refiner(layout, out / "best.pt").net
+        net = load_pretrained(f"refiner_{layout}", path=out / "best.pt").net
     refiner = JointRefiner(net)
     meta: dict = {
         "layout": layout, "stage": args.stage, "init": args.init if args.stage == "finetune" else "random",
@@ -488,12 +487,13 @@ def choose_blend_synthetic(refiner: JointRefiner, seed: int = 999_999) -> float:
 
 def ship(net: JointRefinerNet, blend: float, meta: dict) -> None:
     """Write ``models/weights/refiner_<layout>.pt`` and its ``.json`` / ``.md`` card."""
-    path = weights_path(net.config.layout)
+    path = shipped_path(f"refiner_{net.config.layout}")
     save_refiner(net, path, blend=blend, meta=meta)
     path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     lines = [f"# Masked joint refiner, {net.config.layout} layout", "",
              "Made by `scripts/train_refiner.py` (see its docstring for the recipe); loaded with "
-             "`models.refiner.load_refiner`. float16 weights, `torch.load(weights_only=True)`.", "",
+             f"`models.load_pretrained(\"refiner_{net.config.layout}\")`. float16 weights, "
+             "`torch.load(weights_only=True)`.", "",
              "| key | value |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in meta.items()]
     lines += ["", f"Applied blend (fraction of the correction): {blend}."]

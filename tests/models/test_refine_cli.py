@@ -13,8 +13,8 @@ from models.benchmark_data import (
     write_labels,
 )
 from models.depth_datasets import read_labels
-from models.prior import default_prior_path
 from models.refine import RefineError, parse_steps, refine_xyz
+from models.registry import shipped_path
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,7 @@ def test_refiner_step_uses_given_refiner():
 
 @pytest.mark.skipif(not prediction_paths("nyu"), reason="NYU development data absent (../shared/data)")
 def test_roundtrip_real_file(tmp_path):
-    assert default_prior_path("nyu").is_file()  # shipped: a missing prior is a failure, not a skip
+    assert shipped_path("prior_nyu").is_file()  # shipped: a missing prior is a failure, not a skip
     src = next(p for p in prediction_paths("nyu") if "V2V" in p.name)
     res = run("--dataset", "nyu", "--input", str(src), "--output", str(tmp_path / "v2v.txt"), "--steps", "prior,temporal")
     assert res.returncode == 0, res.stderr

@@ -17,11 +17,10 @@ from models.refiner import (
     RefinerConfig,
     confidence_weighted_l1,
     corrupt_poses,
-    load_refiner,
     normalize_poses,
     save_refiner,
-    weights_path,
 )
+from models.registry import load_pretrained, shipped_path
 from tracker.core.errors import ModelError
 from tracker.core.structures import FrameSet, HandPose
 
@@ -150,13 +149,13 @@ def test_save_load_weights_only_roundtrip(tmp_path: Path) -> None:
     save_refiner(net, path, blend=0.7, meta={"note": "test"})
     blob = torch.load(path, weights_only=True)
     assert all(v.dtype == torch.float16 for v in blob["state_dict"].values() if v.is_floating_point())
-    ref = load_refiner("icvl", path)
+    ref = load_pretrained("refiner_icvl", path=path)
     assert ref.blend == 0.7 and ref.meta["note"] == "test" and ref.layout == "icvl"
     x = np.random.default_rng(0).normal(0, 30, (4, 16, 3)) + [0, 0, 400]
     direct = JointRefiner(net, blend=0.7).refine(x)
     np.testing.assert_allclose(ref.refine(x), direct, atol=0.2)  # float16 storage
     with pytest.raises(ModelError, match="train_refiner"):
-        load_refiner("nyu", tmp_path / "missing.pt")
+        load_pretrained("refiner_nyu", path=tmp_path / "missing.pt")
 
 
 def test_refine_batches_single_pose_nan_and_shapes() -> None:
@@ -197,7 +196,7 @@ def test_stage_refines_camera_and_world_joints() -> None:
     """The shipped mp21 refiner as a stage on clean hand-model poses whose joint 5 (confidence 0) is 62 mm
     off (camera) / 58 mm off (world). Measured over 3 seeds: joint 5 lands 7.3-16.1 mm from the truth, the
     other joints move <= 1.31 mm, joint 5 gets the largest uncertainty. Bounds: < 25 mm, < 3 mm."""
-    stage = RefinerStage(load_refiner("mp21"))
+    stage = RefinerStage(load_pretrained("refiner_mp21"))
     for seed in range(3):
         poses = _hand_poses(2, seed=seed)
         camera, world = poses[0].copy(), poses[1] - 200.0
@@ -217,7 +216,7 @@ def test_stage_refines_camera_and_world_joints() -> None:
 
 
 def test_shipped_mp21_is_near_identity_on_clean_poses_and_fills_masked() -> None:
-    ref = load_refiner("mp21")
+    ref = load_pretrained("refiner_mp21")
     x = _hand_poses(32, seed=3)
     out = ref.refine(x)
     assert np.isfinite(out).all()
@@ -233,7 +232,7 @@ def test_shipped_mp21_is_near_identity_on_clean_poses_and_fills_masked() -> None
 
 @pytest.mark.parametrize("layout", ["nyu", "icvl"])
 def test_shipped_benchmark_refiners_load_and_refine(layout: str) -> None:
-    ref = load_refiner(layout)
+    ref = load_pretrained(f"refiner_{layout}")
     assert ref.layout == layout and 0.0 <= ref.blend <= 1.0
     x = np.random.default_rng(0).normal(0, 40, (3, LAYOUTS[layout], 3)) + [0, 0, 500]
     assert np.isfinite(ref.refine(x)).all()
@@ -244,13 +243,13 @@ def test_shipped_benchmark_refiners_load_and_refine(layout: str) -> None:
 def test_shipped_refiner_on_real_validation(dataset: str) -> None:
     from models.benchmark_data import ground_truth_path
 
-    if not ground_truth_path(dataset).is_file():  # the shipped weights are not optional: load_refiner fails
+    if not ground_truth_path(dataset).is_file():  # the shipped weights are not optional: load_pretrained fails
         pytest.skip("needs ../shared/data/nyu_icvl_eval")
-    assert weights_path(dataset).is_file()
+    assert shipped_path(f"refiner_{dataset}").is_file()
     from scripts.train_refiner import load_benchmark, method_errors
 
     data = load_benchmark(dataset)
-    ref = load_refiner(dataset)
+    ref = load_pretrained(f"refiner_{dataset}")
     gt = data.gt[data.validation]
     moved = np.linalg.norm(ref.refine(gt) - gt, axis=-1).mean()
     # ground truth moves little: only by the shared bias the refiner learned from all methods
