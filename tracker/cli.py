@@ -167,7 +167,19 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--no-view", action="store_true", help="no window (headless)")
     out.add_argument("--save-video", type=Path, metavar="PATH",
                      help="write the view to a video (.mp4/.avi) or PNG frames (a folder or .png); works headless")  # fmt: skip
-    out.add_argument("--export", type=Path, metavar="FILE", help="write joints per frame to .jsonl, .csv or .npz")
+    out.add_argument("--export", type=Path, metavar="FILE",
+                     help="write joints per frame to .jsonl, .csv or .npz; - writes JSON Lines to standard output")  # fmt: skip
+    out.add_argument("--record", type=Path, metavar="FILE.mcap",
+                     help="record the session (every view's colour and depth, cameras, results) to an MCAP file; "
+                          "play it back with --source FILE.mcap")  # fmt: skip
+    out.add_argument("--record-quality", type=int, metavar="N",
+                     help="record colour as JPEG of quality N (1-100) instead of lossless PNG")  # fmt: skip
+    out.add_argument("--record-only", action="store_true", help="capture and record without tracking")
+    out.add_argument("--osc", metavar="HOST:PORT", help="stream joints as OSC messages over UDP (see README)")
+    out.add_argument("--websocket", metavar="[HOST:]PORT",
+                     help="serve joints as JSON over WebSocket and the browser viewer over HTTP on this port "
+                          "(host 127.0.0.1 unless given; 0.0.0.0 for other machines)")  # fmt: skip
+    out.add_argument("--lsl", action="store_true", help="publish a Lab Streaming Layer stream of the joints")
     out.add_argument("--frames", type=int, metavar="N", help="stop after N frames")
     out.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -193,6 +205,12 @@ _FLAG_KEYS: dict[str, str] = {
     "save_video": "output.save_video",
     "export": "output.export",
     "frames": "output.frames",
+    "record": "output.record",
+    "record_quality": "output.record_quality",
+    "record_only": "output.record_only",
+    "osc": "output.osc",
+    "websocket": "output.websocket",
+    "lsl": "output.lsl",
 }
 
 

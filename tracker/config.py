@@ -63,6 +63,7 @@ __all__ = [
     "config_from_dict",
     "config_to_toml",
     "override",
+    "parse_address",
 ]
 
 Speed = Literal["auto", "realtime", "max"]
@@ -194,6 +195,23 @@ class RefineConfig:
     path: Path | None = None
 
 
+def parse_address(text: str, what: str, need_host: bool = False) -> tuple[str, int]:
+    """``HOST:PORT`` or ``PORT`` (host 127.0.0.1: only this machine can connect) -> ``(host, port)``.
+
+    Raises:
+        ConfigError: not an address, a port outside 0..65535, or no host where ``need_host``.
+    """
+    host, sep, port = str(text).strip().rpartition(":")
+    if not sep:
+        if need_host:
+            raise ConfigError(f"{what} needs HOST:PORT (e.g. 127.0.0.1:9000), got {text!r}")
+        host = "127.0.0.1"
+    host = host.strip("[]") or "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"{what}: {text!r} is not [HOST:]PORT with a port in 0..65535")
+    return host, int(port)
+
+
 @dataclass(frozen=True)
 class OutputConfig:
     """What the CLI does with the results (the library API returns them instead).
@@ -201,18 +219,41 @@ class OutputConfig:
     Attributes:
         view: open the live VisPy window (falls back to headless without a display).
         save_video: write the rendered view to ``.mp4`` / ``.avi`` or PNG frames; None = off.
-        export: write joints per frame to ``.jsonl``, ``.csv`` or ``.npz``; None = off.
+        export: write joints per frame to ``.jsonl``, ``.csv`` or ``.npz`` (``-``: JSON Lines on
+            standard output); None = off.
         frames: stop after this many frames; None = until the source ends.
+        record: record the session (every view's colour and depth, cameras, results) to this
+            ``.mcap`` file; None = off.
+        record_quality: None = lossless colour (PNG); 1..100 = JPEG of that quality.
+        record_only: capture and record without tracking (needs ``record``).
+        osc: stream joints as OSC over UDP to ``HOST:PORT``; None = off.
+        websocket: serve joints (and the browser viewer) on ``[HOST:]PORT`` (host 127.0.0.1 unless
+            given); None = off.
+        lsl: publish a Lab Streaming Layer stream.
     """
 
     view: bool = True
     save_video: Path | None = None
     export: Path | None = None
     frames: int | None = None
+    record: Path | None = None
+    record_quality: int | None = None
+    record_only: bool = False
+    osc: str | None = None
+    websocket: str | None = None
+    lsl: bool = False
 
     def __post_init__(self) -> None:
         if self.frames is not None and self.frames < 1:
             raise ConfigError(f"frames must be >= 1, got {self.frames}")
+        if self.record_quality is not None and not 1 <= self.record_quality <= 100:
+            raise ConfigError(f"record_quality must be a JPEG quality in 1..100, got {self.record_quality}")
+        if self.record_only and self.record is None:
+            raise ConfigError("record_only needs a recording file (--record FILE.mcap)")
+        if self.osc is not None:
+            parse_address(self.osc, "osc", need_host=True)
+        if self.websocket is not None:
+            parse_address(self.websocket, "websocket")
 
 
 @dataclass(frozen=True)
@@ -315,6 +356,8 @@ def _coerce(value: Any, hint: Any, key: str, base: Path | None, current: Any) ->
     if inner is Path:
         if not isinstance(value, str):
             raise ConfigError(f"{key} must be a path string, got {value!r}")
+        if value == "-":  # standard output (``export = "-"``)
+            return Path("-")
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() or base is None else base / p
     if inner is bool:
@@ -396,8 +439,8 @@ def load_config(path: str | os.PathLike[str], base: TrackerConfig | None = None)
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Path):  # absolute: the file may be read from another folder
-        return os.path.abspath(value)
+    if isinstance(value, Path):  # absolute: the file may be read from another folder ("-" = stdout)
+        return str(value) if str(value) == "-" else os.path.abspath(value)
     return value
 
 
