@@ -22,6 +22,11 @@ class Device(Protocol):
         name: a short human-readable name ("webcam:0", "demo.mp4").
         live: True for cameras (the loop keeps only the newest frame), False for playback
             (the loop processes every frame).
+
+    Optional attributes of playback sources (read with ``getattr``; cameras have neither):
+        frame_count: frame sets in one pass through the recording, 0 when unknown (a container
+            that does not say); a progress bar shows it (:func:`tracker.sinks.progress.known_length`).
+        loop: True when the source plays again from the start after its end (then it never ends).
     """
 
     name: str

@@ -228,6 +228,18 @@ class RigDevice(DeviceBase):
         self._open = False
         self._reset_counters()
 
+    @property
+    def frame_count(self) -> int:
+        """Most frame sets one pass can give: the shortest child's ``frame_count`` (0: unknown, i.e.
+        a live child or a child that does not know its length)."""
+        counts = [int(getattr(v.device, "frame_count", 0) or 0) for v in self.views]
+        return 0 if self.live or not all(counts) else min(counts)
+
+    @property
+    def loop(self) -> bool:
+        """True when a child plays again from the start after its end."""
+        return any(bool(getattr(v.device, "loop", False)) for v in self.views)
+
     def _reset_counters(self) -> None:
         n = len(self.views)
         self._matched = 0

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Set up handtrack on a fresh Debian/Ubuntu machine: system libraries + a virtual environment in .venv.
 #   system: libusb-1.0-0 (pyrealsense2), Mesa EGL/GL (VisPy rendering; headless via EGL),
-#           libxkbcommon / libxcb-* / libdbus / libfontconfig (the PySide6 window, Qt xcb platform)
+#           libxkbcommon / libxcb-* / libdbus / libfontconfig (the PySide6 window, Qt xcb platform),
+#           chromium (the test of the browser viewer served by --websocket, headless)
 # Re-running is safe; it reuses .venv when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SYSTEM_PACKAGES="libusb-1.0-0 libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxrender1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1"
+SYSTEM_PACKAGES="libusb-1.0-0 libegl1 libegl-mesa0 libgl1 libgl1-mesa-dri libglib2.0-0 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxrender1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 chromium"
 if command -v apt-get >/dev/null 2>&1; then
   missing=""
   for p in $SYSTEM_PACKAGES; do

@@ -318,9 +318,10 @@ def _choose_view(config: TrackerConfig) -> bool:
     return show
 
 
-def run(config: TrackerConfig) -> Exit:
+def run(config: TrackerConfig, stderr_tty: bool = False) -> Exit:
     """Run the tracker as configured until the source ends, ``output.frames`` is reached, the
-    window closes or the process is interrupted.
+    window closes or the process is interrupted. Every output (exports, video, recording, streams)
+    is finalised whatever ends the run. ``stderr_tty``: draw a progress bar for playback.
 
     Raises:
         HandtrackError: at start-up (source, calibration, models, outputs); during the run only
@@ -330,6 +331,7 @@ def run(config: TrackerConfig) -> Exit:
     from tracker.io.intrinsics import load_intrinsics
     from tracker.io.rig_file import require_calibration
     from tracker.io.sources import SourceOptions, open_source, parse_source, views_per_frameset
+    from tracker.runtime.pipeline import Pipeline
     from tracker.sinks.export import check_export_path, open_exporter
     from tracker.sinks.video import check_video_path
 
@@ -338,6 +340,10 @@ def run(config: TrackerConfig) -> Exit:
         check_video_path(out.save_video)
     if out.export is not None:
         check_export_path(out.export)
+    if out.record is not None:
+        from tracker.io.recording import check_record_path
+
+        check_record_path(out.record)
     if config.device != "auto":
         from models import resolve_device
 
@@ -364,41 +370,98 @@ def run(config: TrackerConfig) -> Exit:
     options = SourceOptions(intrinsics, realtime, loop_playback, src.width, src.height, src.fps, src.hfov_deg)
 
     resources: list[Callable[[], None]] = []  # closed in reverse order, whatever happens
+    sinks: list[Callable[[FrameResult], None]] = []
     try:
-        exporter = open_exporter(out.export) if out.export is not None else None
-        if exporter is not None:
+        if out.export is not None:
+            exporter = open_exporter(out.export)
             resources.append(exporter.close)
-        if num_views > 1:
-            log.info("rig source: MediaPipe per view, %s fusion into the world frame", config.fusion.method)
-        pipeline = build_pipeline(config, num_views)
+            sinks.append(exporter)
+        sinks += _stream_sinks(config, num_views, resources)
+        if out.record_only:
+            pipeline = Pipeline([])  # capture and record, no models
+        else:
+            if num_views > 1:
+                log.info("rig source: MediaPipe per view, %s fusion into the world frame", config.fusion.method)
+            pipeline = build_pipeline(config, num_views)
         resources.append(pipeline.close)
         device = open_source(spec, options)
         resources.append(device.close)
         log.info("source: %s (%s)", device.name, "live" if device.live else "playback")
-        return _stream(config, device, pipeline, exporter, show)
+        recorder = None
+        if out.record is not None:
+            from tracker.io.recording import RecordingWriter
+
+            recorder = RecordingWriter(out.record, quality=out.record_quality, record_hands=not out.record_only,
+                                       device=device.name)  # fmt: skip
+            resources.insert(0, recorder.close)  # closed last: it holds the most data in flight
+            sinks.insert(0, recorder)
+        code = _stream(config, device, pipeline, sinks, show, stderr_tty)
+        if recorder is not None and recorder.dropped:
+            log.warning("recording: %d frame sets were dropped because the writer could not keep up",
+                        recorder.dropped)  # fmt: skip
+        return code
     finally:
         for close in reversed(resources):
             close()
         if out.export is not None and resources:
-            log.info("wrote %s", out.export)
+            log.info("wrote %s", "standard output" if str(out.export) == "-" else out.export)
+        if out.record is not None and resources:
+            log.info("recorded %s (play it with --source %s)", out.record, out.record)
 
 
-def _stream(config: TrackerConfig, device: Any, pipeline: Any, exporter: Any, show: bool) -> Exit:
-    """The streaming loop with its sinks, the view and signal handling (see :func:`run`)."""
-    from tracker.runtime.loop import Channel, StreamingLoop
-    from tracker.sinks.progress import ProgressLog
+def _stream_sinks(config: TrackerConfig, num_views: int, resources: list[Callable[[], None]]
+                  ) -> list[Callable[[FrameResult], None]]:
+    """The streaming sinks asked for (OSC, WebSocket + browser viewer, LSL), started now; their
+    ``close`` goes into ``resources``.
+
+    Raises:
+        ConfigError: a bad address or a missing optional package.
+        OutputError: a port that cannot be bound.
+    """
+    from tracker.config import parse_address
 
     out = config.output
-    sinks = [exporter] if exporter is not None else []
-    loop = StreamingLoop(device, pipeline, sinks, max_frames=out.frames)
+    sinks: list[Callable[[FrameResult], None]] = []
+    if out.osc is not None:
+        from tracker.sinks.osc import OscSink
+
+        host, port = parse_address(out.osc, "--osc", need_host=True, min_port=1)
+        osc = OscSink(host, port)
+        resources.append(osc.close)
+        sinks.append(osc)
+    if out.websocket is not None:
+        from tracker.sinks.websocket import WebSocketSink
+
+        host, port = parse_address(out.websocket, "--websocket")
+        ws = WebSocketSink(port, host)  # logs its URLs (the viewer page and the stream)
+        resources.append(ws.close)
+        sinks.append(ws)
+    if out.lsl:
+        from tracker.sinks.lsl import LslSink
+
+        lsl = LslSink(max_hands=config.landmarks.max_hands, reference="world" if num_views > 1 else "camera")
+        resources.append(lsl.close)
+        sinks.append(lsl)
+    return sinks
+
+
+def _stream(config: TrackerConfig, device: Any, pipeline: Any, sinks: list[Callable[[FrameResult], None]],
+            show: bool, stderr_tty: bool) -> Exit:
+    """The streaming loop with its sinks, the view and signal handling (see :func:`run`)."""
+    from tracker.runtime.loop import Channel, StreamingLoop
+    from tracker.sinks.progress import progress_sink
+
+    out = config.output
+    loop = StreamingLoop(device, pipeline, list(sinks), max_frames=out.frames)
     stop = threading.Event()
     wants_view = show or out.save_video is not None
     # Recording a file keeps every frame for the video; a live window only wants the newest.
     results: Channel = Channel(latest_only=device.live or out.save_video is None, capacity=8)
     if wants_view:
         loop.sinks.append(results.put)  # counters are read when a result is drawn, not per frame here
-    if not show:
-        loop.sinks.append(ProgressLog(loop.snapshot))
+    progress = None if show else progress_sink(device, loop.snapshot, out.frames, tty=stderr_tty)
+    if progress is not None:
+        loop.sinks.append(progress)
 
     code = Exit.OK
     interrupted = threading.Event()
@@ -424,6 +487,8 @@ def _stream(config: TrackerConfig, device: Any, pipeline: Any, exporter: Any, sh
             signal.signal(sig, handler)
         results.close()
         stop.set()
+        if progress is not None:
+            progress.close()
     log.info("done: %s", loop.snapshot().summary())
     return code
 
@@ -444,8 +509,9 @@ def main(argv: list[str] | None = None) -> int:
 
             sys.stdout.write(config_to_toml(config))
             return Exit.OK
+        stderr_tty = sys.stderr.isatty()  # measured before the log filter turns fd 2 into a pipe
         with quiet_native_logs(enabled=not verbose):  # OpenCV / absl / TF Lite start-up chatter
-            return run(config)
+            return run(config, stderr_tty)
     except HandtrackError as exc:
         code = exit_code(exc)
         log.error("%s", exc)

@@ -195,21 +195,34 @@ class RefineConfig:
     path: Path | None = None
 
 
-def parse_address(text: str, what: str, need_host: bool = False) -> tuple[str, int]:
-    """``HOST:PORT`` or ``PORT`` (host 127.0.0.1: only this machine can connect) -> ``(host, port)``.
+def parse_address(text: str, what: str, need_host: bool = False, min_port: int = 0) -> tuple[str, int]:
+    """``HOST:PORT``, ``[IPv6]:PORT`` or ``PORT`` (host 127.0.0.1: only this machine) -> ``(host, port)``.
+
+    Args:
+        text: the address.
+        what: the option's name, for messages (``--osc``).
+        need_host: refuse a bare port.
+        min_port: lowest port accepted (0 lets the system pick a free one).
 
     Raises:
-        ConfigError: not an address, a port outside 0..65535, or no host where ``need_host``.
+        ConfigError: not an address, no host where ``need_host``, an IPv6 address without brackets,
+            or a port outside ``min_port..65535``.
     """
-    host, sep, port = str(text).strip().rpartition(":")
+    text = str(text).strip()
+    host, sep, port_text = text.rpartition(":")
     if not sep:
         if need_host:
             raise ConfigError(f"{what} needs HOST:PORT (e.g. 127.0.0.1:9000), got {text!r}")
-        host = "127.0.0.1"
-    host = host.strip("[]") or "127.0.0.1"
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"{what}: {text!r} is not [HOST:]PORT with a port in 0..65535")
-    return host, int(port)
+        host, port_text = "", text
+    elif host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ConfigError(f"{what} {text!r}: write an IPv6 address in brackets, e.g. [::1]:9000")
+    host = host or "127.0.0.1"
+    if not port_text.isdigit() or not min_port <= int(port_text) <= 65535:
+        raise ConfigError(f"{what} {text!r}: expected [HOST:]PORT with a port in {min_port}..65535, "
+                          "e.g. 127.0.0.1:9000")  # fmt: skip
+    return host, int(port_text)
 
 
 @dataclass(frozen=True)
@@ -251,7 +264,7 @@ class OutputConfig:
         if self.record_only and self.record is None:
             raise ConfigError("record_only needs a recording file (--record FILE.mcap)")
         if self.osc is not None:
-            parse_address(self.osc, "osc", need_host=True)
+            parse_address(self.osc, "osc", need_host=True, min_port=1)
         if self.websocket is not None:
             parse_address(self.websocket, "websocket")
 

@@ -12,6 +12,7 @@ from tracker.config import (
     config_to_toml,
     load_config,
     override,
+    parse_address,
 )
 from tracker.core.errors import ConfigError
 from tracker.post.one_euro import SMOOTHING_PRESETS, OneEuroParams
@@ -91,3 +92,21 @@ def test_bad_files(tmp_path: Path):
 def test_override_rejects_unknown_keys():
     with pytest.raises(ConfigError, match="unknown option 'landmark.max_hands'"):
         override(TrackerConfig(), **{"landmark.max_hands": 1})
+
+
+@pytest.mark.parametrize("text, need_host, expected", [
+    ("9000", False, ("127.0.0.1", 9000)),
+    ("192.168.1.20:9001", True, ("192.168.1.20", 9001)),
+    ("localhost:7000", True, ("localhost", 7000)),
+    ("[::1]:9000", True, ("::1", 9000)),
+    (":9000", True, ("127.0.0.1", 9000)),
+    ("0.0.0.0:0", False, ("0.0.0.0", 0)),
+])  # fmt: skip
+def test_parse_address(text, need_host, expected):
+    assert parse_address(text, "--x", need_host=need_host) == expected
+
+
+@pytest.mark.parametrize("text", ["", "host:", "host:port", "1.2.3.4:0", "1.2.3.4:65536", "::1:9000", "9000"])
+def test_parse_address_refuses(text):
+    with pytest.raises(ConfigError, match="--osc"):
+        parse_address(text, "--osc", need_host=True, min_port=1)

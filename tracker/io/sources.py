@@ -15,6 +15,8 @@ Grammar (no guessing beyond it):
 * a directory      an image folder (every image, natural order); a folder of NYU Hand Pose depth
   images (``depth_1_0000001.png`` ...) plays as depth frames (NYU's camera 1 and intrinsics)
 * a ``.db3`` / ``.bag`` file   a RealSense recording, played by the SDK (every frame; ``loop`` replays it)
+* a ``.mcap`` file a handtrack session recording (``--record``): every frame set with its cameras and
+  depth; a recorded rig plays as a rig (:class:`devices.mcap_playback.McapPlaybackDevice`)
 * another file     a video file (.mp4, .avi, .mov, .mkv, ...)
 
 * ``rig:RIG.toml`` a multi-camera rig described by a rig file (:mod:`tracker.io.rig_file`): its cameras
@@ -30,12 +32,12 @@ from pathlib import Path
 from typing import Literal
 
 from devices.base import Device
-from tracker.core.errors import DeviceNotFoundError, UnsupportedSourceError
+from tracker.core.errors import DeviceNotFoundError, RecordingError, UnsupportedSourceError
 from tracker.io.intrinsics import load_intrinsics
 from tracker.core.structures import Intrinsics
 
 __all__ = ["SourceSpec", "SourceOptions", "parse_source", "open_source", "build_device", "views_per_frameset", "DEMO_DIR", "DEMO_VIDEO",
-           "DEMO_INTRINSICS", "SYNTHETIC_FRAMES", "RECORDING_SUFFIXES"]
+           "DEMO_INTRINSICS", "SYNTHETIC_FRAMES", "RECORDING_SUFFIXES", "MCAP_SUFFIX"]
 
 log = logging.getLogger(__name__)
 
@@ -52,23 +54,33 @@ class SourceSpec:
     """A parsed ``--source``: ``kind`` and its argument.
 
     ``target`` is the webcam index or path (``webcam``), the folder / file path (``folder``,
-    ``video``, ``recording``), the serial number or None for the first camera (``realsense``), or
+    ``video``, ``recording``, ``mcap``), the serial number or None for the first camera (``realsense``), or
     ``(seed, layout, views)`` (``synthetic``), or the rig file path (``rig``). ``view`` selects one
     camera of a synthetic rig (``synthetic:SEED:LAYOUT:N@V``); None for every view.
     """
 
-    kind: Literal["auto", "demo", "webcam", "folder", "video", "synthetic", "realsense", "recording", "rig"]
+    kind: Literal["auto", "demo", "webcam", "folder", "video", "synthetic", "realsense", "recording", "rig", "mcap"]
     target: int | str | tuple[int, str, int] | None = None
     view: int | None = None
 
 
 def views_per_frameset(spec: SourceSpec) -> int:
     """How many views the frame sets of ``spec`` hold: the cameras of a ``rig:`` file (read and
-    checked here), the views of a whole synthetic rig (``synthetic:SEED:desk|ring:N``), else 1.
+    checked here), the views of a whole synthetic rig (``synthetic:SEED:desk|ring:N``), the recorded
+    views of a ``.mcap`` recording (read from its start), else 1.
 
     Raises:
         RigFileError / CalibrationError: a ``rig:`` file that cannot be read.
+        RecordingError: a ``.mcap`` file that is not a handtrack recording.
     """
+    if spec.kind == "mcap":
+        from devices.mcap_format import read_start_metadata
+
+        views = read_start_metadata(str(spec.target)).get("views")
+        if not isinstance(views, list) or not views:
+            raise RecordingError(f"{spec.target} is not a handtrack recording (no views in its "
+                                 "handtrack.recording metadata); record one with --record FILE.mcap")
+        return len(views)
     if spec.kind == "rig":
         from tracker.io.rig_file import load_rig
 
@@ -85,6 +97,9 @@ SYNTHETIC_FRAMES = 300
 #: File suffixes played as RealSense recordings (kept equal to ``devices.realsense.RECORDING_EXTENSIONS``,
 #: not imported so that parsing does not load pyrealsense2).
 RECORDING_SUFFIXES = frozenset({".bag", ".db3"})
+
+#: The suffix of handtrack's own session recordings (:mod:`tracker.io.recording`).
+MCAP_SUFFIX = ".mcap"
 
 
 def parse_source(text: str) -> SourceSpec:
@@ -126,11 +141,13 @@ def parse_source(text: str) -> SourceSpec:
     path = Path(text).expanduser()
     if path.is_dir():
         return SourceSpec("folder", str(path))
+    if path.is_file() and path.suffix.lower() == MCAP_SUFFIX:
+        return SourceSpec("mcap", str(path))
     if path.is_file():
         return SourceSpec("recording" if path.suffix.lower() in RECORDING_SUFFIXES else "video", str(path))
     raise DeviceNotFoundError(
         f"--source {text}: no such file or folder (sources: auto, demo, webcam[:N], realsense[:SERIAL], "
-        "a RealSense recording (.db3/.bag), a video file, an image folder, rig:RIG.toml)"
+        "a RealSense recording (.db3/.bag), a handtrack recording (.mcap), a video file, an image folder, rig:RIG.toml)"
     )
 
 
@@ -252,6 +269,13 @@ def build_device(spec: SourceSpec, options: SourceOptions = SourceOptions()) -> 
         seed, layout, views = spec.target
         config = SceneConfig(num_frames=SYNTHETIC_FRAMES, layout=layout, num_views=views)
         device = SyntheticDevice(seed, config, realtime=o.realtime, loop=o.loop, view=spec.view)
+    elif spec.kind == "mcap":
+        from devices.mcap_playback import McapPlaybackDevice
+
+        if o.intrinsics is not None:
+            log.warning("--source %s: a recording plays with its recorded cameras; ignoring the given intrinsics",
+                        spec.target)  # fmt: skip
+        device = McapPlaybackDevice(str(spec.target), realtime=o.realtime, loop=o.loop)
     elif spec.kind in ("realsense", "recording"):
         from devices.realsense import RealSenseDevice
 

@@ -32,7 +32,7 @@ __all__ = ["NOISE", "is_noise", "quiet_native_logs"]
 
 log = logging.getLogger(__name__)
 
-#: Lines (without the line end) dropped from stderr: MediaPipe's and TF Lite's start-up messages.
+#: Lines (without the line end) dropped from stderr: MediaPipe's, TF Lite's and liblsl's start-up messages.
 #: Errors (absl ``E``/``F`` lines) always pass.
 NOISE: tuple[re.Pattern[bytes], ...] = (
     re.compile(rb"INFO: Created TensorFlow Lite XNNPACK delegate for CPU\."),
@@ -40,6 +40,7 @@ NOISE: tuple[re.Pattern[bytes], ...] = (
     re.compile(rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"),
     re.compile(rb"I0000 00:00:[\d.]+ +\d+ .*"),  # absl INFO before InitializeLog (e.g. GL context set-up)
     re.compile(rb"W0000 00:00:[\d.]+ +\d+ (inference_feedback_manager|landmark_projection_calculator)\.cc:\d+\] .*"),
+    re.compile(rb".* (api_config|common)\.cpp:\d+ +INFO\| .*"),  # liblsl (--lsl) start-up
 )
 
 _FLUSH_PARTIAL_S = 0.1  # a line without its end is passed on after this long

@@ -72,6 +72,13 @@ naming the file, what happened and how many frames were written:
   (like any Unix pipeline whose reader quits, the writer stops).
 * ``.npz`` is written to a hidden temporary file in the same folder (``.NAME.PID.partial``) and
   renamed over ``path`` at the end, so an interrupted or failed run leaves no half ``.npz``.
+
+Standard output. The path ``-`` (:data:`STDOUT`) exports JSON Lines to the process's standard
+output, for shell pipelines (``handtrack --no-view --export - | jq .hands``): each frame is one
+unbuffered write of one line, so a reader sees every frame as soon as it is processed. The
+program's logs go to standard error, so standard output holds the JSON lines only. A reader that
+quits (``| head -n 2``) ends the export like a FIFO's (:class:`OutputError`, "the program reading
+this pipe closed it"). A file literally named ``-`` is written as ``./-``.
 """
 
 from __future__ import annotations
@@ -84,6 +91,7 @@ import json
 import math
 import os
 import stat
+import sys
 from pathlib import Path
 from typing import Any, Self
 
@@ -94,11 +102,14 @@ from tracker.core.joints import JOINT_NAMES, NUM_JOINTS
 from tracker.core.structures import FrameResult, HandPose
 
 __all__ = [
+    "frame_to_dict",
+    "frame_json",
     "Exporter",
     "JsonlExporter",
     "CsvExporter",
     "NpzExporter",
     "EXPORT_SUFFIXES",
+    "STDOUT",
     "check_export_path",
     "open_exporter",
     "hand_to_dict",
@@ -129,6 +140,21 @@ def hand_to_dict(hand: HandPose) -> dict[str, Any]:
     if hand.uncertainty_mm is not None:
         out["uncertainty_mm"] = _round(np.asarray(hand.uncertainty_mm).reshape(1, -1), 2)[0]
     return out
+
+
+def frame_to_dict(result: FrameResult) -> dict[str, Any]:
+    """The JSON Lines object of one frame: ``timestamp`` (s), ``frame_index``, ``hands``
+    (:func:`hand_to_dict`). The same object goes to WebSocket clients and into recordings."""
+    return {
+        "timestamp": round(result.timestamp, 6),
+        "frame_index": result.index,
+        "hands": [hand_to_dict(h) for h in result.hands],
+    }
+
+
+def frame_json(result: FrameResult) -> str:
+    """:func:`frame_to_dict` as compact JSON text (one JSON Lines line, without the newline)."""
+    return json.dumps(frame_to_dict(result), separators=(",", ":"))
 
 
 def _what_failed(exc: OSError) -> str:
@@ -172,8 +198,25 @@ class Exporter:
         self.close()
 
 
+#: The export path that means standard output (JSON Lines).
+STDOUT = "-"
+
+
+def _is_stdout(path: str | os.PathLike[str]) -> bool:
+    return os.fspath(path) == STDOUT
+
+
+def _stdout_fd() -> int:
+    """The file descriptor behind ``sys.stdout`` (1 when it has none, e.g. replaced by a capture)."""
+    try:
+        sys.stdout.flush()
+        return sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # io.UnsupportedOperation is an OSError and a ValueError
+        return 1
+
+
 class _LineExporter(Exporter):
-    """Streams text lines to a file (created with its parent folders) or a FIFO.
+    """Streams text lines to a file (created with its parent folders), a FIFO or standard output (``-``).
 
     Each frame's lines are encoded and handed to the OS in one unbuffered write (retried for a
     short write), so the file only ever grows by whole frames; on a failed write a regular file is
@@ -186,13 +229,19 @@ class _LineExporter(Exporter):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.frames_written = 0
-        _make_parent(self.path)
+        stdout = _is_stdout(path)
+        self._label = "(standard output)" if stdout else str(self.path)
         try:
-            self._f: io.FileIO | None = io.FileIO(self.path, "w")  # a FIFO: blocks until a reader opens it
+            if stdout:  # never closed here: the descriptor belongs to the process
+                self._f: io.FileIO | None = io.FileIO(_stdout_fd(), "w", closefd=False)
+            else:
+                _make_parent(self.path)
+                self._f = io.FileIO(self.path, "w")  # a FIFO: blocks until a reader opens it
+            mode = os.fstat(self._f.fileno()).st_mode
         except OSError as exc:
-            raise OutputError(f"cannot create export {self.path}: {_what_failed(exc)}") from exc
-        mode = os.fstat(self._f.fileno()).st_mode
-        self._regular = stat.S_ISREG(mode)
+            raise OutputError(f"cannot create export {self._label}: {_what_failed(exc)}") from exc
+        # standard output redirected to a file may hold earlier output (``>>``): never truncate it
+        self._regular = stat.S_ISREG(mode) and not stdout
         self._pipe = stat.S_ISFIFO(mode)
         self._complete = 0  # bytes of whole frames in the file
         self._error: OutputError | None = None
@@ -200,7 +249,7 @@ class _LineExporter(Exporter):
     def _write(self, text: str) -> None:
         """Write ``text`` (whole lines) completely, or restore the last whole frame and raise."""
         if self._f is None:
-            raise self._error or OutputError(f"export {self.path} is closed")
+            raise self._error or OutputError(f"export {self._label} is closed")
         encoded = text.encode("utf-8")
         data = memoryview(encoded)
         try:
@@ -216,7 +265,7 @@ class _LineExporter(Exporter):
     def _fail(self, exc: OSError) -> None:
         assert self._f is not None
         if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
-            error = OutputError(f"export {self.path}: the program reading this pipe closed it after "
+            error = OutputError(f"export {self._label}: the program reading this pipe closed it after "
                                 f"{_frames(self.frames_written)}; the export stopped there")  # fmt: skip
         else:
             kept = "it ends after"
@@ -225,7 +274,7 @@ class _LineExporter(Exporter):
                     os.ftruncate(self._f.fileno(), self._complete)
                 except OSError:
                     kept = "it may end in a partial line after"
-            error = OutputError(f"export {self.path}: writing failed, {_what_failed(exc)}; {kept} "
+            error = OutputError(f"export {self._label}: writing failed, {_what_failed(exc)}; {kept} "
                                 f"{_frames(self.frames_written)}. Free space or export to another disk.")  # fmt: skip
         self._error = error
         with contextlib.suppress(OSError):
@@ -240,24 +289,24 @@ class _LineExporter(Exporter):
             try:
                 f.close()
             except OSError as exc:
-                raise OutputError(f"export {self.path}: closing failed, {_what_failed(exc)}") from exc
+                raise OutputError(f"export {self._label}: closing failed, {_what_failed(exc)}") from exc
 
 
 class JsonlExporter(_LineExporter):
     """``.jsonl`` / ``.ndjson``: one JSON object per frame (layout in the module docstring)."""
 
     def __call__(self, result: FrameResult) -> None:
-        record = {
-            "timestamp": round(result.timestamp, 6),
-            "frame_index": result.index,
-            "hands": [hand_to_dict(h) for h in result.hands],
-        }
-        self._write(json.dumps(record, separators=(",", ":")) + "\n")
+        self._write(frame_json(result) + "\n")
         self.frames_written += 1
 
 
 class CsvExporter(_LineExporter):
-    """``.csv``: one row per hand per frame under a header (columns in the module docstring)."""
+    """``.csv``: one row per hand per frame under a header (columns in the module docstring).
+
+    Raises:
+        OutputError: ``path`` is ``-`` (standard output takes JSON Lines only), or the file cannot be
+            created or written.
+    """
 
     HEADER = (
         ["timestamp", "frame_index", "id", "handedness", "handedness_score", "score", "view"]
@@ -267,6 +316,8 @@ class CsvExporter(_LineExporter):
     )
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        if _is_stdout(path):
+            raise OutputError("export -: standard output takes JSON Lines only (JsonlExporter)")
         super().__init__(path)
         self._write(self._rows([self.HEADER]))
 
@@ -385,7 +436,8 @@ def check_export_path(path: str | os.PathLike[str]) -> Path:
     """Check that ``path`` can become an export, without creating or opening anything.
 
     Cheap enough to call before models load. A pipe (FIFO) or an existing writable file passes; a
-    missing parent folder passes when it can be created (the exporter creates it).
+    missing parent folder passes when it can be created (the exporter creates it). ``-``
+    (:data:`STDOUT`) passes: JSON Lines to standard output.
 
     Returns:
         ``path`` as a :class:`Path`.
@@ -396,6 +448,8 @@ def check_export_path(path: str | os.PathLike[str]) -> Path:
             an existing file that is not writable.
     """
     p = Path(path)
+    if _is_stdout(path):
+        return p
     suffix = p.suffix.lower()
     if suffix not in EXPORT_SUFFIXES:
         raise OutputError(f"export {p}: unknown extension {suffix or '(none)'!r}; use one of "
@@ -426,7 +480,8 @@ def _make_parent(path: Path) -> None:
 
 
 def open_exporter(path: str | os.PathLike[str]) -> Exporter:
-    """The exporter for ``path``'s extension (.jsonl/.ndjson, .csv, .npz), its file created.
+    """The exporter for ``path``'s extension (.jsonl/.ndjson, .csv, .npz), its file created; for ``-``
+    (:data:`STDOUT`) a :class:`JsonlExporter` on standard output.
 
     Checks ``path`` first (:func:`check_export_path`), so a bad path fails before any frame. A FIFO
     blocks here until a reader opens it.
@@ -435,6 +490,8 @@ def open_exporter(path: str | os.PathLike[str]) -> Exporter:
         OutputError: unknown extension, or the file cannot be created (see :func:`check_export_path`).
     """
     check_export_path(path)
+    if _is_stdout(path):
+        return JsonlExporter(STDOUT)
     return EXPORT_SUFFIXES[Path(path).suffix.lower()](path)
 
 
