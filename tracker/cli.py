@@ -114,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_argument_group("input")
     src.add_argument("--source",
                      help=f"{_AUTO_HELP}; demo; webcam[:N | :/dev/videoN]; realsense[:SERIAL]; "
-                          "synthetic[:SEED[:LAYOUT:N[@VIEW]]]; rig:RIG.toml; a video file; a RealSense recording "
-                          "(.db3/.bag); or a folder of images")  # fmt: skip
+                          "synthetic[:SEED[:LAYOUT:N[@VIEW]]]; rig:RIG.toml; a handtrack recording (.mcap); a video "
+                          "file; a RealSense recording (.db3/.bag); or a folder of images")  # fmt: skip
     src.add_argument("--intrinsics", "--calib", dest="calib", type=Path, metavar="FILE",
                      help="camera calibration (JSON fx/fy/cx/cy, OpenCV YAML/XML, or aniposelib TOML); "
                           "without it a default from --hfov is used and 3D is approximate")  # fmt: skip
