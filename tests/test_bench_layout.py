@@ -33,6 +33,9 @@ CASES = [
                  ["depth_center_of_mass", "triangulate_dlt"], id="kernels", marks=pytest.mark.slow),
     pytest.param("v2v.py", ["--quick"], ["v2v_light_end_to_end", "v2v_light_live_stage", "v2v_light_network_cpu",
                                          "v2v_full_network_"], id="v2v", marks=pytest.mark.slow),
+    pytest.param("io.py", ["--quick"], ["loop_record_lossless", "loop_record_jpeg90", "record_lossless_demo",
+                                        "record_jpeg90_demo", "record_lossless_rgbd", "record_jpeg90_rgbd",
+                                        "websocket_latency", "osc_latency"], id="io", marks=pytest.mark.slow),
 ]  # fmt: skip
 
 
