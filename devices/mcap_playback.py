@@ -43,7 +43,8 @@ class McapPlaybackDevice(DeviceBase):
             (each pass is shifted by the recording's duration plus one mean frame interval).
 
     Attributes:
-        frame_count: frame sets played in the first pass so far (all of them after one pass).
+        frame_count: frame sets in one pass: from the file's summary when it has one (a cleanly
+            closed recording), else 0 (unknown) until the first pass has played them all.
         truncated: after the end of a pass, why the file ended early (writer killed), else None.
     """
 
@@ -55,6 +56,7 @@ class McapPlaybackDevice(DeviceBase):
         self.realtime = realtime
         self.loop = loop
         self.frame_count = 0
+        self._played = 0  # frame sets played in the first pass so far
         self.truncated: str | None = None
         self._iter: Iterator[FrameSet] | None = None
         self._pending: FrameSet | None = None  # the first frame set, decoded by open()
@@ -83,6 +85,8 @@ class McapPlaybackDevice(DeviceBase):
         self._shift = (0, 0.0)
         self._first = self._last = None
         self._pacer = Pacer()
+        self._played = 0
+        self.frame_count = _summary_framesets(self.path)
         self._open = True
         # decode the first frame set now, so a file that is not a recording fails here, not in read()
         first = next(self._iter, None)
@@ -105,15 +109,17 @@ class McapPlaybackDevice(DeviceBase):
         if fs is None:
             fs = next(self._iter, None)
         if fs is None:
-            if self.truncated and self._pass == 0:
-                log.warning("%s: %s; played the %d complete frame set(s) it holds", self.name, self.truncated,
-                            self.frame_count)  # fmt: skip
+            if self._pass == 0:
+                self.frame_count = self._played
+                if self.truncated:
+                    log.warning("%s: %s; played the %d complete frame set(s) it holds", self.name, self.truncated,
+                                self._played)  # fmt: skip
             if not self.loop or self._first is None or self._last is None:
                 return None
             self._pass += 1
             n = self._last[0] - self._first[0] + 1
             span = self._last[1] - self._first[1]
-            step = span / (self.frame_count - 1) if self.frame_count > 1 else 1.0 / 30.0
+            step = span / (self._played - 1) if self._played > 1 else 1.0 / 30.0
             self._shift = (self._pass * n, self._pass * (span + step))
             log.info("%s: end of the recording; playing it again", self.name)
             self._iter = self._framesets()
@@ -121,7 +127,7 @@ class McapPlaybackDevice(DeviceBase):
             if fs is None:
                 return None
         if self._pass == 0:
-            self.frame_count += 1
+            self._played += 1
             if self._first is None:
                 self._first = (fs.index, fs.timestamp)
             self._last = (fs.index, fs.timestamp)
@@ -170,7 +176,7 @@ class McapPlaybackDevice(DeviceBase):
                     pending[(record.sequence, view, kind)] = record.data
         self.truncated = stream.truncated
         if stream.corrupt:
-            raise RecordingError(f"recording {stream.corrupt} (after {self.frame_count} good frame set(s)); "
+            raise RecordingError(f"recording {stream.corrupt} (after {self._played} good frame set(s)); "
                                  "`python -m tracker.io.recording check FILE` says more")  # fmt: skip
 
     def _assemble(self, marker: dict[str, Any], seq: int, pending: dict[tuple[int, int, str], bytes],
@@ -197,3 +203,20 @@ def _shifted(fs: FrameSet, d_index: int, d_time: float) -> FrameSet:
 
     frames = tuple(dataclasses.replace(f, index=f.index + d_index, timestamp=f.timestamp + d_time) for f in fs.frames)
     return FrameSet(frames, fs.timestamp + d_time, fs.index + d_index)
+
+
+def _summary_framesets(path: Path) -> int:
+    """Frame sets of a recording according to its summary (the frame-set records' message count),
+    or 0 when the file has no summary (the writer was killed) or it cannot be read."""
+    from mcap.reader import make_reader
+
+    try:
+        with open(path, "rb") as f:
+            summary = make_reader(f).get_summary()
+    except Exception as exc:  # noqa: BLE001 - no usable summary: the count is found by playing
+        log.debug("%s: no summary (%s)", path, exc)
+        return 0
+    if summary is None or summary.statistics is None:
+        return 0
+    counts = summary.statistics.channel_message_counts
+    return sum(counts.get(cid, 0) for cid, ch in summary.channels.items() if ch.topic == TOPIC_FRAMESET)

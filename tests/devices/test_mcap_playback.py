@@ -108,3 +108,22 @@ def test_files_that_are_no_recordings(tmp_path: Path) -> None:
     header_only.write_bytes(_record(tmp_path / "one.mcap", _framesets(1)).read_bytes()[:40])
     with pytest.raises(RecordingError, match="no complete frame set"):
         McapPlaybackDevice(header_only).open()
+
+
+def test_length_is_known_from_the_summary(tmp_path: Path) -> None:
+    """A cleanly closed recording of 7 frame sets says so at open (for the progress bar's ETA); the
+    playback of a file without a summary learns its length by playing it."""
+    from tracker.sinks.progress import known_length
+
+    path = _record(tmp_path / "seven.mcap", _framesets(7), chunk_size=1)  # one chunk per message
+    with McapPlaybackDevice(path) as dev:
+        assert dev.frame_count == 7 and known_length(dev) == 7 and known_length(dev, 3) == 3
+    data = path.read_bytes()
+    cut = tmp_path / "cut.mcap"
+    cut.write_bytes(data[: int(len(data) * 0.8)])  # no summary, no footer
+    with McapPlaybackDevice(cut) as dev:
+        assert dev.frame_count == 0 and known_length(dev) is None
+        played = 0
+        while dev.read() is not None:
+            played += 1
+        assert 0 < played < 7 and dev.frame_count == played
