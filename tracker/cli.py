@@ -388,14 +388,19 @@ def run(config: TrackerConfig, stderr_tty: bool = False) -> Exit:
         resources.append(device.close)
         log.info("source: %s (%s)", device.name, "live" if device.live else "playback")
         recorder = None
+        taps: list[Callable[[Any], object]] = []
         if out.record is not None:
             from tracker.io.recording import RecordingWriter
 
             recorder = RecordingWriter(out.record, quality=out.record_quality, record_hands=not out.record_only,
                                        device=device.name)  # fmt: skip
             resources.insert(0, recorder.close)  # closed last: it holds the most data in flight
-            sinks.insert(0, recorder)
-        code = _stream(config, device, pipeline, sinks, show, stderr_tty)
+            if device.live:  # every captured frame set, also those the live loop skips to stay live
+                taps.append(recorder.capture)
+                sinks.insert(0, recorder.hands)
+            else:  # playback: the loop processes every frame set
+                sinks.insert(0, recorder)
+        code = _stream(config, device, pipeline, sinks, show, stderr_tty, taps)
         if recorder is not None and recorder.dropped:
             log.warning("recording: %d frame sets were dropped because the writer could not keep up",
                         recorder.dropped)  # fmt: skip
@@ -446,13 +451,13 @@ def _stream_sinks(config: TrackerConfig, num_views: int, resources: list[Callabl
 
 
 def _stream(config: TrackerConfig, device: Any, pipeline: Any, sinks: list[Callable[[FrameResult], None]],
-            show: bool, stderr_tty: bool) -> Exit:
-    """The streaming loop with its sinks, the view and signal handling (see :func:`run`)."""
+            show: bool, stderr_tty: bool, taps: list[Callable[[Any], object]]) -> Exit:
+    """The streaming loop with its sinks and capture taps, the view and signal handling (see :func:`run`)."""
     from tracker.runtime.loop import Channel, StreamingLoop
     from tracker.sinks.progress import progress_sink
 
     out = config.output
-    loop = StreamingLoop(device, pipeline, list(sinks), max_frames=out.frames)
+    loop = StreamingLoop(device, pipeline, list(sinks), max_frames=out.frames, taps=taps)
     stop = threading.Event()
     wants_view = show or out.save_video is not None
     # Recording a file keeps every frame for the video; a live window only wants the newest.

@@ -153,7 +153,7 @@ class _Channels:
 
 @dataclass
 class _Item:
-    frameset: FrameSet
+    frameset: FrameSet | None  # None: only the result's hands (the frame set was queued at capture)
     result: FrameResult | None
 
 
@@ -179,6 +179,7 @@ class RecordingWriter:
         path: the file.
         written: frame sets written so far.
         dropped: frame sets dropped because the writer could not keep up (never blocks the caller).
+        dropped_results: results (hands) dropped the same way (recorders fed by :meth:`capture`).
 
     Raises:
         OutputError: the path is not usable (see :func:`check_record_path`) or the file cannot be created.
@@ -203,6 +204,7 @@ class RecordingWriter:
         self.fsync = fsync
         self.written = 0
         self.dropped = 0
+        self.dropped_results = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = open(self.path, "wb")  # noqa: SIM115 - closed by close()
@@ -255,6 +257,29 @@ class RecordingWriter:
                 log.warning("recording %s: the writer cannot keep up, %d frame set(s) dropped so far "
                             "(use --record-quality for JPEG, or a faster disk)", self.path, self.dropped)  # fmt: skip
             return False
+
+    def capture(self, frameset: FrameSet) -> bool:
+        """Tap for the capture thread (:class:`tracker.runtime.loop.StreamingLoop` ``taps``): queue
+        every captured frame set, also those a live loop skips to stay live; pair it with
+        :meth:`hands` as the sink. Never blocks; see :meth:`record`."""
+        return self.record(frameset)
+
+    def hands(self, result: FrameResult) -> None:
+        """Sink for a recorder fed by :meth:`capture`: queue only ``result``'s hands (its frame set
+        is already queued). A result the writer has no room for is counted in
+        :attr:`dropped_results`; never blocks.
+
+        Raises:
+            OutputError: an earlier write failed.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._closed or not self.record_hands:
+            return
+        try:
+            self._queue.put_nowait(_Item(None, result))
+        except queue.Full:
+            self.dropped_results += 1
 
     def close(self) -> None:
         """Write what is queued, the end metadata and the summary/index, and close the file.
@@ -313,7 +338,8 @@ class RecordingWriter:
                 continue
             try:
                 self._write(item)
-                self.written += 1
+                if item.frameset is not None:
+                    self.written += 1
                 self._maybe_flush()
             except OSError as exc:
                 self._error = OutputError(f"recording {self.path}: writing failed, {_what_failed(exc)}, after "
@@ -321,7 +347,8 @@ class RecordingWriter:
                 log.error("%s", self._error)
                 return
             except Exception as exc:  # noqa: BLE001 - an unencodable frame: stop recording, tell the caller
-                self._error = OutputError(f"recording {self.path}: frame set {item.frameset.index} cannot be "
+                index = item.frameset.index if item.frameset is not None else item.result.index  # type: ignore[union-attr]
+                self._error = OutputError(f"recording {self.path}: frame set {index} cannot be "
                                           f"recorded ({type(exc).__name__}: {exc}); stopped after "
                                           f"{self.written} frame set(s)")  # fmt: skip
                 log.error("%s", self._error)
@@ -355,6 +382,12 @@ class RecordingWriter:
 
     def _write(self, item: _Item) -> None:
         fs = item.frameset
+        if fs is None:  # the hands of a frame set written at capture
+            if self._prefixes is not None and item.result is not None:
+                t_ns, seq = _ns(item.result.timestamp), item.result.index & 0xFFFFFFFF
+                data = frame_json(item.result).encode()
+                self._writer.add_message(self._channels.channel(TOPIC_HANDS, "handtrack.Frame"), t_ns, data, t_ns, seq)
+            return
         if self._prefixes is None:
             self._start_metadata(fs)
         assert self._prefixes is not None

@@ -123,11 +123,13 @@ class CaptureThread(threading.Thread):
     An exception from the device is kept in :attr:`error` and ends the stream.
     """
 
-    def __init__(self, device: Device, channel: Channel[tuple[FrameSet, float]], stats: StatsRecorder) -> None:
+    def __init__(self, device: Device, channel: Channel[tuple[FrameSet, float]], stats: StatsRecorder,
+                 taps: Sequence[Callable[[FrameSet], object]] = ()) -> None:  # fmt: skip
         super().__init__(name=f"capture-{device.name}", daemon=True)
         self.device = device
         self.channel = channel
         self.stats = stats
+        self.taps = tuple(taps)
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -138,6 +140,8 @@ class CaptureThread(threading.Thread):
                     log.info("%s: end of stream", self.device.name)
                     break
                 self.stats.add_captured()
+                for tap in self.taps:
+                    tap(frameset)
                 dropped_before = self.channel.dropped
                 if not self.channel.put((frameset, time.perf_counter())):
                     break
@@ -159,6 +163,8 @@ class StreamingLoop:
             such as rendering to another thread through a :class:`Channel`).
         max_frames: stop after this many processed frame sets (None = until the stream ends).
         playback_capacity: FIFO size for non-live devices.
+        taps: called with every captured frame set in the capture thread, before a live loop may
+            skip it (e.g. a recorder that keeps every frame); must return at once.
     """
 
     def __init__(
@@ -168,12 +174,14 @@ class StreamingLoop:
         sinks: Sequence[Sink] = (),
         max_frames: int | None = None,
         playback_capacity: int = 4,
+        taps: Sequence[Callable[[FrameSet], object]] = (),
     ) -> None:
         if max_frames is not None and max_frames < 1:
             raise ValueError(f"max_frames must be >= 1, got {max_frames}")
         self.device = device
         self.pipeline = pipeline
         self.sinks = list(sinks)
+        self.taps = list(taps)
         self.max_frames = max_frames
         self.stats = StatsRecorder()
         self._channel: Channel[tuple[FrameSet, float]] = Channel(latest_only=device.live, capacity=playback_capacity)
@@ -189,7 +197,7 @@ class StreamingLoop:
         Raises whatever the device raised (after shutting down cleanly) so the caller can report it.
         """
         stop = stop or threading.Event()
-        capture = CaptureThread(self.device, self._channel, self.stats)
+        capture = CaptureThread(self.device, self._channel, self.stats, self.taps)
         capture.start()
         try:
             while not stop.is_set():

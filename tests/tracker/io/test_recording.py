@@ -253,3 +253,53 @@ def test_kill_9_loses_at_most_a_second_and_repair_restores_the_index(tmp_path: P
     assert len(_replay(tmp_path / "repaired.mcap")) == len(played)
     assert main(["repair", str(path)]) == 0  # in place
     assert inspect_recording(path).summary
+
+
+class _LiveFrames:
+    """A live source at ~200 FPS (a Device: open/read/close, ``live``): faster than the pipeline below."""
+
+    live = True
+    name = "live-test"
+
+    def __init__(self, count: int) -> None:
+        self.count, self.i = count, 0
+        self.camera = Camera("live", Intrinsics(500.0, 500.0, 32.0, 24.0, 64, 48))
+
+    def open(self) -> None:
+        pass
+
+    def read(self) -> FrameSet | None:
+        if self.i >= self.count:
+            return None
+        time.sleep(0.005)
+        image = np.full((48, 64, 3), self.i % 256, np.uint8)
+        fs = FrameSet.single(Frame(image, self.i * 0.005, self.i, self.camera))
+        self.i += 1
+        return fs
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_live_loop_records_every_captured_frame(tmp_path: Path) -> None:
+    """A live loop skips frames to stay live (a 20 ms pipeline, 5 ms frames); with the recorder as a
+    capture tap every captured frame set is in the file, and the hands of each processed one."""
+    from tracker.runtime.loop import StreamingLoop
+    from tracker.runtime.pipeline import Pipeline
+
+    def slow(frameset: FrameSet, hands: list) -> list:
+        time.sleep(0.02)
+        return hands
+
+    path = tmp_path / "live.mcap"
+    writer = RecordingWriter(path)
+    loop = StreamingLoop(_LiveFrames(60), Pipeline([("slow", slow)]), [writer.hands], taps=[writer.capture])
+    stats = loop.run()
+    writer.close()
+    assert stats.captured == 60 and stats.processed < 40  # the live loop skipped frames
+    info = inspect_recording(path)
+    assert info.framesets == 60 and info.dropped == 0
+    assert info.channels[TOPIC_HANDS][2] == stats.processed
+    with McapPlaybackDevice(path) as dev:
+        played = [fs.index for fs in iter(dev.read, None)]
+    assert played == list(range(60))
