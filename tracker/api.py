@@ -70,6 +70,7 @@ class TrackerOptions:
         running_mode: IMAGE, VIDEO or LIVE_STREAM.
         max_hands: most hands tracked at once.
         model: MediaPipe landmark model, ``lite`` or ``full``.
+        landmarker: what runs the models: ``mediapipe`` (its graph) or ``litert`` (faster).
         min_detection_confidence, min_tracking_confidence: MediaPipe's thresholds in [0, 1].
         estimator: with depth images: ``fused``, ``v2v`` or ``mediapipe`` (see the README).
         smoothing: One Euro preset (``off``, ``low``, ``medium``, ``high``) or parameters
@@ -86,6 +87,7 @@ class TrackerOptions:
     running_mode: RunningMode = RunningMode.IMAGE
     max_hands: int | None = None
     model: Literal["lite", "full"] | None = None
+    landmarker: Literal["mediapipe", "litert"] | None = None
     min_detection_confidence: float | None = None
     min_tracking_confidence: float | None = None
     estimator: Literal["fused", "v2v", "mediapipe"] | None = None
@@ -120,6 +122,7 @@ class TrackerOptions:
             "landmarks.min_detection_confidence": self.min_detection_confidence,
             "landmarks.min_tracking_confidence": self.min_tracking_confidence,
             "landmarks.mirrored": self.mirrored,
+            "landmarks.backend": self.landmarker,
             "depth.estimator": self.estimator,
             "prior.enabled": self.prior,
             "refiner.enabled": self.refine,

@@ -31,7 +31,7 @@ from tracker.post.smoothing import TemporalSmoother
 from tracker.runtime.pipeline import Pipeline, Stage
 from tracker.stages.depth_lift import DepthLifter
 from tracker.stages.identity import IdentityTracker
-from tracker.stages.landmarks import MediaPipeHands
+from tracker.stages.landmarks import landmark_stage
 from tracker.stages.lift import MetricLifter
 
 __all__ = ["build_pipeline", "prior_stage", "refiner_stage"]
@@ -117,7 +117,7 @@ def _v2v_stage(config: TrackerConfig) -> Stage:
 def _single_view(config: TrackerConfig) -> list[tuple[str, Stage]]:
     v2v = _v2v_stage(config) if config.depth.estimator in ("fused", "v2v") else None  # models before MediaPipe
     stages: list[tuple[str, Stage]] = [
-        ("landmarks", MediaPipeHands(config.landmarks, view=0)),
+        ("landmarks", landmark_stage(config.landmarks, view=0)),
         ("lift", MetricLifter(config.lift)),
     ]
     if v2v is not None:

@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     trk = p.add_argument_group("tracking")
     trk.add_argument("--max-hands", type=int, help="most hands tracked at once (default 2)")
+    trk.add_argument("--landmarker", choices=("mediapipe", "litert"),
+                     help="what runs MediaPipe's hand models: mediapipe (its own graph, default) or litert (the same "
+                          "models on LiteRT with handtrack's tracking: ~2.5x faster, same joints)")  # fmt: skip
     trk.add_argument("--model", choices=("lite", "full"),
                      help="MediaPipe landmark model: lite is faster, full more accurate (default full)")  # fmt: skip
     trk.add_argument("--estimator", choices=("fused", "v2v", "mediapipe"),
@@ -197,6 +200,7 @@ _FLAG_KEYS: dict[str, str] = {
     "loop": "source.loop",
     "mirror": "landmarks.mirrored",
     "max_hands": "landmarks.max_hands",
+    "landmarker": "landmarks.backend",
     "estimator": "depth.estimator",
     "v2v_weights": "depth.v2v.weights",
     "hand_scale": "lift.hand_scale",

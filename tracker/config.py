@@ -47,7 +47,7 @@ from tracker.io.toml_writer import toml_value
 from tracker.post.one_euro import SMOOTHING_PRESETS, OneEuroParams, parse_smoothing
 from tracker.stages.depth_lift import DepthLiftConfig
 from tracker.stages.identity import IdentityConfig
-from tracker.stages.landmarks import MediaPipeConfig
+from tracker.stages.landmarks import LandmarkConfig
 from tracker.stages.lift import LiftConfig
 from tracker.stages.v2v import V2VStageConfig
 
@@ -275,7 +275,8 @@ class TrackerConfig:
 
     Attributes:
         source: where frames come from.
-        landmarks: MediaPipe hand landmarks (hands, model, thresholds, mirrored images).
+        landmarks: MediaPipe hand landmarks (hands, model, thresholds, mirrored images; the runtime:
+            MediaPipe's graph or LiteRT).
         lift: metric 3D from one RGB view (hand scale).
         depth: depth estimators.
         fusion: multi-camera rigs.
@@ -288,7 +289,7 @@ class TrackerConfig:
     """
 
     source: SourceConfig = field(default_factory=SourceConfig)
-    landmarks: MediaPipeConfig = field(default_factory=MediaPipeConfig)
+    landmarks: LandmarkConfig = field(default_factory=LandmarkConfig)
     lift: LiftConfig = field(default_factory=LiftConfig)
     depth: DepthConfig = field(default_factory=DepthConfig)
     fusion: FusionConfig = field(default_factory=FusionConfig)

@@ -3,7 +3,7 @@
 
 Stages of the rig pipeline (:func:`tracker.build.build_pipeline` with several views), in order (names as they appear in the loop's stage timings):
 
-* ``landmarks``: :class:`MultiViewLandmarks`, one :class:`~tracker.stages.landmarks.MediaPipeHands`
+* ``landmarks``: :class:`MultiViewLandmarks`, one landmark stage (:func:`~tracker.stages.landmarks.landmark_stage`)
   per view of the frame set (tracking mode, ``view`` = the frame's index), run one after the other
   or in a small thread pool (``FusionConfig.workers``).
 * ``lift`` (optional, ``FusionConfig.single_view_lift``): :class:`~tracker.stages.lift.MetricLifter` per view; a
@@ -42,7 +42,7 @@ from typing import Literal
 import numpy as np
 
 from tracker.core.errors import ConfigError, ModelError
-from tracker.stages.landmarks import MediaPipeConfig, MediaPipeHands
+from tracker.stages.landmarks import MediaPipeConfig, landmark_stage
 from tracker.runtime.pipeline import Stage
 from tracker.fusion.triangulate import RigTriangulator, TriangulationConfig
 from tracker.core.structures import Camera, FrameSet, HandPose
@@ -71,7 +71,7 @@ class RigPipelineError(ConfigError):
 class MultiViewLandmarks:
     """Pipeline stage: MediaPipe on every view of a frame set -> per-view hands (``view`` = frame index).
 
-    One :class:`~tracker.stages.landmarks.MediaPipeHands` (own tracking state) per view, made when
+    One landmark stage (MediaPipe or LiteRT, own tracking state) per view, made when
     a view is first seen. With ``workers > 1`` the views run in a thread pool (MediaPipe's graph
     releases the GIL while it computes). Input hands are ignored.
 
@@ -83,7 +83,7 @@ class MultiViewLandmarks:
                  num_views: int | None = None) -> None:  # fmt: skip
         self.config = config
         self.workers = int(workers)
-        self._views: list[MediaPipeHands] = []
+        self._views: list = []  # one landmark stage per view
         self._pool: ThreadPoolExecutor | None = None
         if num_views is not None:
             self._ensure(num_views)
@@ -93,7 +93,7 @@ class MultiViewLandmarks:
             raise RigPipelineError(f"the rig pipeline was started on {len(self._views)} views but this frame set "
                                    f"has {n}; use one pipeline per rig")  # fmt: skip
         if not self._views:
-            self._views = [MediaPipeHands(self.config, view=v) for v in range(n)]
+            self._views = [landmark_stage(self.config, view=v) for v in range(n)]
             if self.workers > 1 and n > 1:
                 self._pool = ThreadPoolExecutor(min(self.workers, n), thread_name_prefix="mediapipe-view")
 

@@ -13,6 +13,7 @@ import logging
 import os
 import warnings
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from tracker.core.joints import NUM_JOINTS
 from tracker.core.errors import EstimatorError
 from tracker.core.structures import FrameSet, HandPose
 
-__all__ = ["MediaPipeConfig", "MediaPipeHands"]
+__all__ = ["MediaPipeConfig", "LandmarkConfig", "MediaPipeHands", "landmark_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,55 @@ class MediaPipeConfig:
             raise ValueError(f"max_hands must be in 1..8, got {self.max_hands}")
         if self.model_complexity not in (0, 1):
             raise ValueError(f"model_complexity must be 0 or 1, got {self.model_complexity}")
+
+
+@dataclass(frozen=True)
+class LandmarkConfig(MediaPipeConfig):
+    """The landmark stage of the pipeline: every :class:`MediaPipeConfig` option, and which runtime
+    runs MediaPipe's hand models.
+
+    Attributes:
+        backend: ``mediapipe`` (MediaPipe's own graph, :class:`MediaPipeHands`; the default) or
+            ``litert`` (the same two models run directly on LiteRT with handtrack's own palm decoding,
+            ROI and tracking policy, :class:`tracker.stages.litert.LiteRTHands`: ~2.5x faster with
+            two hands allowed, same joints to 0.2 px on the demo).
+        redetect_every: ``litert``: while fewer than ``max_hands`` hands are tracked (but at least
+            one), run the palm detector at most once every this many frames (1 = every frame, as
+            MediaPipe's graph); with no hand tracked it runs on every frame.
+        num_threads: ``litert``: interpreter threads of each of the two models.
+    """
+
+    backend: Literal["mediapipe", "litert"] = "mediapipe"
+    redetect_every: int = 10
+    num_threads: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.backend not in ("mediapipe", "litert"):
+            raise ValueError(f"backend must be 'mediapipe' or 'litert', got {self.backend!r}")
+        if self.redetect_every < 1:
+            raise ValueError(f"redetect_every must be >= 1, got {self.redetect_every}")
+        if self.num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {self.num_threads}")
+
+    @classmethod
+    def from_mediapipe(cls, config: MediaPipeConfig, **extra: object) -> "LandmarkConfig":
+        """The options of ``config`` plus ``extra`` (``backend``, ``redetect_every``, ``num_threads``)."""
+        base = {f: getattr(config, f) for f in MediaPipeConfig.__dataclass_fields__}
+        return cls(**base, **extra)  # type: ignore[arg-type]
+
+
+def landmark_stage(config: MediaPipeConfig, view: int = 0):  # noqa: ANN201 - MediaPipeHands | LiteRTHands
+    """The landmark stage for ``config`` (its ``backend`` when it is a :class:`LandmarkConfig`), for view ``view``.
+
+    Raises:
+        ModelError: ``litert`` without its runtime or with a missing / corrupt model file.
+    """
+    if isinstance(config, LandmarkConfig) and config.backend == "litert":
+        from tracker.stages.litert import LiteRTHands
+
+        return LiteRTHands(config, view=view)
+    return MediaPipeHands(config, view=view)
 
 
 _SWAP = {"Left": "right", "Right": "left"}
