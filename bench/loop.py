@@ -36,7 +36,7 @@ from devices.video import VideoFileDevice  # noqa: E402
 from tracker.sinks.export import JsonlExporter  # noqa: E402
 from tracker.io.intrinsics import load_intrinsics  # noqa: E402
 from tracker.runtime.loop import StreamingLoop  # noqa: E402
-from tracker.stages.landmarks import MediaPipeConfig  # noqa: E402
+from tracker.stages.landmarks import LandmarkConfig  # noqa: E402
 from tracker.build import build_pipeline  # noqa: E402
 from tracker.config import DepthConfig, TrackerConfig  # noqa: E402
 from tracker.io.sources import DEMO_INTRINSICS, DEMO_VIDEO  # noqa: E402
@@ -74,12 +74,12 @@ def bare_mediapipe(video: Path, passes: int, complexity: int,
 
 
 def handtrack_loop(video: Path, passes: int, complexity: int, intrinsics_path: Path | None,
-                   max_frames: int | None = None) -> tuple[float, dict]:
+                   max_frames: int | None = None, landmarker: str = "mediapipe") -> tuple[float, dict]:
     """Seconds per frame of the full loop, and its per-stage stats; ``max_frames`` per pass as in
     :func:`bare_mediapipe`."""
     intr = load_intrinsics(intrinsics_path) if intrinsics_path else None
     # the RGB path of the CLI on a video: no depth stages (a video has no depth)
-    config = TrackerConfig(landmarks=MediaPipeConfig(model_complexity=complexity),
+    config = TrackerConfig(landmarks=LandmarkConfig(model_complexity=complexity, backend=landmarker),
                            depth=DepthConfig(estimator="mediapipe"))  # fmt: skip
     pipeline = build_pipeline(config)
     with tempfile.TemporaryDirectory() as tmp, VideoFileDevice(video, realtime=False, intrinsics=intr, loop=passes > 1) as dev:
@@ -103,6 +103,8 @@ def main() -> int:
     ap.add_argument("--passes", type=int, default=2, help="plays of the video per round (default 2)")
     ap.add_argument("--model", choices=("lite", "full"), default="full")
     ap.add_argument("--max-frames", type=int, default=None, help="frames per pass (default: the whole video)")
+    ap.add_argument("--landmarker", choices=("mediapipe", "litert"), default="mediapipe",
+                    help="what runs the hand models in handtrack's loop (the baseline is always MediaPipe's graph)")  # fmt: skip
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
     complexity = 0 if args.model == "lite" else 1
@@ -110,14 +112,14 @@ def main() -> int:
 
     # warm-up: model load, XNNPACK init, first decode
     bare_mediapipe(args.video, 1, complexity, args.max_frames)
-    handtrack_loop(args.video, 1, complexity, intr_path, args.max_frames)
+    handtrack_loop(args.video, 1, complexity, intr_path, args.max_frames, args.landmarker)
 
     bare_s, ours_s, process_ms, stage_runs = [], [], [], []
     for _ in range(args.rounds):
         s, p = bare_mediapipe(args.video, args.passes, complexity, args.max_frames)
         bare_s.append(s)
         process_ms += p
-        s, st = handtrack_loop(args.video, args.passes, complexity, intr_path, args.max_frames)
+        s, st = handtrack_loop(args.video, args.passes, complexity, intr_path, args.max_frames, args.landmarker)
         ours_s.append(s)
         stage_runs.append(st)
 
@@ -133,13 +135,14 @@ def main() -> int:
             float(proc_p50)),
     ]  # fmt: skip
     results += [row(f"stage:{name}", st.p50_ms, st.p95_ms) for name, st in last.items() if name != "landmarks"]
-    machine = machine_info(video=str(args.video), model=args.model, rounds=args.rounds, passes=args.passes,
+    machine = machine_info(video=str(args.video), model=args.model, landmarker=args.landmarker, rounds=args.rounds,
+                           passes=args.passes,
                            max_frames=args.max_frames, frames_per_round=stage_runs[-1]["processed"],
                            bare_process_p95_ms=float(proc_p95))  # fmt: skip
     if args.json:
         print_json(machine, results)
         return 0
-    print(f"video {args.video.name}, model {args.model}, {args.rounds} rounds x {stage_runs[-1]['processed']} frames, "
+    print(f"video {args.video.name}, model {args.model}, landmarker {args.landmarker}, {args.rounds} rounds x {stage_runs[-1]['processed']} frames, "
           f"{os.cpu_count()} CPUs")  # fmt: skip
     print(f"{'name':<22}{'median ms':>10}{'p95 ms':>9}{'baseline ms':>13}{'ratio':>7}")
     for r in results:

@@ -226,6 +226,10 @@ def load_interhand(root: Path, limit: int | None) -> list[Sample]:
 # Running and matching
 
 
+#: What runs MediaPipe's hand models (``--landmarker``): ``mediapipe`` (its graph) or ``litert``.
+LANDMARKER = "mediapipe"
+
+
 def run_pipeline(samples: list[Sample], video: bool, dt_s: float) -> list[list[HandPose]]:
     """Hands per sample from the project's RGB pipeline.
 
@@ -235,6 +239,7 @@ def run_pipeline(samples: list[Sample], video: bool, dt_s: float) -> list[list[H
     """
     cfg = override(TrackerConfig(), **{  # RGB photos: the depth stages would pass them through unchanged
         "landmarks.static_image_mode": not video, "landmarks.max_hands": 2, "depth.estimator": "mediapipe",
+        "landmarks.backend": LANDMARKER,
         "smoothing": SMOOTHING_PRESETS["medium"] if video else None,
     })
     pipeline = build_pipeline(cfg)
@@ -640,7 +645,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="write each static-pass image here with GT (left) and detected (right) skeletons")  # fmt: skip
     ap.add_argument("--video-fps", type=float, default=10.0,
                     help="frame rate assumed for the real-world sequence in the video pass (default 10)")  # fmt: skip
+    ap.add_argument("--landmarker", choices=("mediapipe", "litert"), default="mediapipe",
+                    help="what runs MediaPipe's hand models (default: its own graph)")  # fmt: skip
     args = ap.parse_args(argv)
+    global LANDMARKER
+    LANDMARKER = args.landmarker
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be >= 1")
     if args.video_fps <= 0:
@@ -649,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = args.data or data_root()
     t_start = time.perf_counter()
-    print(f"handtrack RGB evaluation -- data root {data}")
+    print(f"handtrack RGB evaluation -- data root {data}, landmarker {LANDMARKER}")
     rep = Report({"data_root": str(data), "limit": args.limit, "video_fps": args.video_fps,
                   "match_gate_bbox": MATCH_GATE, "sets": {}})  # fmt: skip
 
