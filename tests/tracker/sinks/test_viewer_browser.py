@@ -100,11 +100,21 @@ def test_viewer_receives_frames_and_draws_skeletons(sink: WebSocketSink, results
     run = chromium(sink.url, tmp_path / "p0", f"--screenshot={before}")  # connected, no frames yet
     assert before.exists(), run.stderr[-2000:]
 
+    # Headless Chromium's virtual time and the real-time WebSocket feed are not synchronised: on a
+    # loaded machine a dump can be taken before the first frame was drawn. Up to 3 page loads each.
     stop = feeding(sink, results)
+    attempts = 0
     try:
-        dom = chromium(sink.url, tmp_path / "p1", "--dump-dom").stdout
-        after = tmp_path / "after.png"
-        run = chromium(sink.url, tmp_path / "p2", f"--screenshot={after}")
+        for attempts in range(1, 4):
+            dom = chromium(sink.url, tmp_path / f"p1_{attempts}", "--dump-dom").stdout
+            if 'id="drawn"' in dom and dom_value(dom, "drawn") != "0":
+                break
+        for shot in range(1, 4):
+            after = tmp_path / f"after{shot}.png"
+            run = chromium(sink.url, tmp_path / f"p2_{shot}", f"--screenshot={after}")
+            if after.exists() and skeleton_pixels(after) > 2000:
+                break
+            attempts += 1
     finally:
         stop()
     assert after.exists(), run.stderr[-2000:]
@@ -115,4 +125,4 @@ def test_viewer_receives_frames_and_draws_skeletons(sink: WebSocketSink, results
     assert dom_value(dom, "hands") == "2"
     assert skeleton_pixels(before) == 0
     assert skeleton_pixels(after) > 2000  # measured 6.5k at 1200x600 (0 before any frame)
-    assert sink.stats().clients_served == 3
+    assert sink.stats().clients_served == 2 + attempts  # every page load connected once
