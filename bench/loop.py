@@ -76,12 +76,14 @@ def bare_mediapipe(video: Path, passes: int, complexity: int, max_frames: int | 
 
 
 def handtrack_loop(video: Path, passes: int, complexity: int, intrinsics_path: Path | None,
-                   max_frames: int | None = None, landmarker: str = "mediapipe") -> tuple[float, dict]:
+                   max_frames: int | None = None, landmarker: str = "mediapipe",
+                   threads: int = 2, redetect_every: int = LandmarkConfig.redetect_every) -> tuple[float, dict]:  # fmt: skip
     """Seconds per frame of the full loop, and its per-stage stats; ``max_frames`` per pass as in
-    :func:`bare_mediapipe`."""
+    :func:`bare_mediapipe`; ``threads`` and ``redetect_every``: the LiteRT landmarker's settings."""
     intr = load_intrinsics(intrinsics_path) if intrinsics_path else None
     # the RGB path of the CLI on a video: no depth stages (a video has no depth)
-    config = TrackerConfig(landmarks=LandmarkConfig(model_complexity=complexity, backend=landmarker),
+    config = TrackerConfig(landmarks=LandmarkConfig(model_complexity=complexity, backend=landmarker,
+                                                    num_threads=threads, redetect_every=redetect_every),
                            depth=DepthConfig(estimator="mediapipe"))  # fmt: skip
     pipeline = build_pipeline(config)
     with tempfile.TemporaryDirectory() as tmp, VideoFileDevice(video, realtime=False, intrinsics=intr, loop=passes > 1) as dev:
@@ -107,6 +109,10 @@ def main() -> int:
     ap.add_argument("--max-frames", type=int, default=None, help="frames per pass (default: the whole video)")
     ap.add_argument("--landmarker", choices=("mediapipe", "litert"), default="mediapipe",
                     help="what runs the hand models in handtrack's loop (the baseline is always MediaPipe's graph)")  # fmt: skip
+    ap.add_argument("--threads", type=int, default=LandmarkConfig.num_threads,
+                    help="LiteRT inference threads ([landmarks] num_threads, default %(default)s)")
+    ap.add_argument("--redetect-every", type=int, default=LandmarkConfig.redetect_every,
+                    help="LiteRT palm detector period while a hand is missing (default %(default)s)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
     complexity = 0 if args.model == "lite" else 1
@@ -114,7 +120,8 @@ def main() -> int:
 
     # warm-up: model load, XNNPACK init, first decode
     bare_mediapipe(args.video, 1, complexity, args.max_frames)
-    handtrack_loop(args.video, 1, complexity, intr_path, args.max_frames, args.landmarker)
+    handtrack_loop(args.video, 1, complexity, intr_path, args.max_frames, args.landmarker, args.threads,
+                           args.redetect_every)
 
     bare_s, bare1_s, ours_s, process_ms, stage_runs = [], [], [], [], []
     for _ in range(args.rounds):
@@ -123,7 +130,8 @@ def main() -> int:
         process_ms += p
         s, _ = bare_mediapipe(args.video, args.passes, complexity, args.max_frames, max_hands=1)
         bare1_s.append(s)
-        s, st = handtrack_loop(args.video, args.passes, complexity, intr_path, args.max_frames, args.landmarker)
+        s, st = handtrack_loop(args.video, args.passes, complexity, intr_path, args.max_frames, args.landmarker, args.threads,
+                           args.redetect_every)
         ours_s.append(s)
         stage_runs.append(st)
 
@@ -142,14 +150,16 @@ def main() -> int:
             float(proc_p50)),
     ]  # fmt: skip
     results += [row(f"stage:{name}", st.p50_ms, st.p95_ms) for name, st in last.items() if name != "landmarks"]
-    machine = machine_info(video=str(args.video), model=args.model, landmarker=args.landmarker, rounds=args.rounds,
+    machine = machine_info(video=str(args.video), model=args.model, landmarker=args.landmarker, threads=args.threads,
+                           redetect_every=args.redetect_every,
+                           rounds=args.rounds,
                            passes=args.passes,
                            max_frames=args.max_frames, frames_per_round=stage_runs[-1]["processed"],
                            bare_process_p95_ms=float(proc_p95))  # fmt: skip
     if args.json:
         print_json(machine, results)
         return 0
-    print(f"video {args.video.name}, model {args.model}, landmarker {args.landmarker}, {args.rounds} rounds x {stage_runs[-1]['processed']} frames, "
+    print(f"video {args.video.name}, model {args.model}, landmarker {args.landmarker} ({args.threads} threads), {args.rounds} rounds x {stage_runs[-1]['processed']} frames, "
           f"{os.cpu_count()} CPUs")  # fmt: skip
     print(f"{'name':<22}{'median ms':>10}{'p95 ms':>9}{'baseline ms':>13}{'ratio':>7}")
     for r in results:

@@ -3,9 +3,9 @@
 
 Stages of the rig pipeline (:func:`tracker.build.build_pipeline` with several views), in order (names as they appear in the loop's stage timings):
 
-* ``landmarks``: :class:`MultiViewLandmarks`, one landmark stage (:func:`~tracker.stages.landmarks.landmark_stage`)
-  per view of the frame set (tracking mode, ``view`` = the frame's index), run one after the other
-  or in a small thread pool (``FusionConfig.workers``).
+* ``landmarks``: :class:`MultiViewLandmarks`: MediaPipe's graph per view of the frame set (tracking mode,
+  ``view`` = the frame's index), one after the other or in a small thread pool (``FusionConfig.workers``),
+  or one LiteRT stage for all views (one batched landmark call per frame set).
 * ``lift`` (optional, ``FusionConfig.single_view_lift``): :class:`~tracker.stages.lift.MetricLifter` per view; a
   hand that only one camera sees then still comes out of ``fusion`` (placed from that view alone).
 * ``fusion``: :class:`RigFusion` around :class:`~tracker.fusion.triangulate.RigTriangulator` (``ransac``,
@@ -42,7 +42,7 @@ from typing import Literal
 import numpy as np
 
 from tracker.core.errors import ConfigError, ModelError
-from tracker.stages.landmarks import MediaPipeConfig, landmark_stage
+from tracker.stages.landmarks import LandmarkConfig, MediaPipeConfig, landmark_stage
 from tracker.runtime.pipeline import Stage
 from tracker.fusion.triangulate import RigTriangulator, TriangulationConfig
 from tracker.core.structures import Camera, FrameSet, HandPose
@@ -69,11 +69,14 @@ class RigPipelineError(ConfigError):
 
 
 class MultiViewLandmarks:
-    """Pipeline stage: MediaPipe on every view of a frame set -> per-view hands (``view`` = frame index).
+    """Pipeline stage: the landmark stage on every view of a frame set -> per-view hands (``view`` = frame index).
 
-    One landmark stage (MediaPipe or LiteRT, own tracking state) per view, made when
-    a view is first seen. With ``workers > 1`` the views run in a thread pool (MediaPipe's graph
-    releases the GIL while it computes). Input hands are ignored.
+    MediaPipe (``backend = "mediapipe"``): one graph per view (own tracking state), made when the
+    views are first seen; with ``workers > 1`` the views run in a thread pool (MediaPipe's graph
+    releases the GIL while it computes). LiteRT (``backend = "litert"``): one
+    :class:`~tracker.stages.litert.LiteRTHands` for all views (per-view tracking, shared
+    interpreters, every view's hands in one batched landmark call); ``workers`` does not apply.
+    Input hands are ignored.
 
     Raises (from ``__call__``):
         RigPipelineError: the frame sets' view count changes mid-stream.
@@ -83,18 +86,23 @@ class MultiViewLandmarks:
                  num_views: int | None = None) -> None:  # fmt: skip
         self.config = config
         self.workers = int(workers)
-        self._views: list = []  # one landmark stage per view
+        self._num_views = 0
+        self._views: list = []  # the landmark stages: one per view, or one for all views
         self._pool: ThreadPoolExecutor | None = None
         if num_views is not None:
             self._ensure(num_views)
 
     def _ensure(self, n: int) -> None:
-        if self._views and len(self._views) != n:
-            raise RigPipelineError(f"the rig pipeline was started on {len(self._views)} views but this frame set "
+        if self._views and self._num_views != n:
+            raise RigPipelineError(f"the rig pipeline was started on {self._num_views} views but this frame set "
                                    f"has {n}; use one pipeline per rig")  # fmt: skip
         if not self._views:
-            self._views = [landmark_stage(self.config, view=v) for v in range(n)]
-            if self.workers > 1 and n > 1:
+            self._num_views = n
+            if isinstance(self.config, LandmarkConfig) and self.config.backend == "litert":
+                self._views = [landmark_stage(self.config, view=tuple(range(n)))]
+            else:
+                self._views = [landmark_stage(self.config, view=v) for v in range(n)]
+            if self.workers > 1 and len(self._views) > 1:
                 self._pool = ThreadPoolExecutor(min(self.workers, n), thread_name_prefix="mediapipe-view")
 
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:

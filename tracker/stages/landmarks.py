@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -94,8 +95,10 @@ class LandmarkConfig(MediaPipeConfig):
         return cls(**base, **extra)  # type: ignore[arg-type]
 
 
-def landmark_stage(config: MediaPipeConfig, view: int = 0):  # noqa: ANN201 - MediaPipeHands | LiteRTHands
+def landmark_stage(config: MediaPipeConfig, view: int | Sequence[int] = 0):  # noqa: ANN201 - MediaPipeHands | LiteRTHands
     """The landmark stage for ``config`` (its ``backend`` when it is a :class:`LandmarkConfig`), for view ``view``.
+
+    Several views (a sequence) are one LiteRT stage for all of them; MediaPipe's graph reads one view.
 
     Raises:
         ModelError: ``litert`` without its runtime or with a missing / corrupt model file.
@@ -104,6 +107,8 @@ def landmark_stage(config: MediaPipeConfig, view: int = 0):  # noqa: ANN201 - Me
         from tracker.stages.litert import LiteRTHands
 
         return LiteRTHands(config, view=view)
+    if not isinstance(view, int):
+        raise ValueError("MediaPipe's graph reads one view: make one stage per view")
     return MediaPipeHands(config, view=view)
 
 

@@ -327,3 +327,50 @@ def test_stage_interface_and_misuse():
     lt.close()
     with pytest.raises(EstimatorError, match="closed"):
         lt.detect(blank, 0.0)
+
+
+# ---------------------------------------------------------------- batching and several views
+
+
+def test_a_batched_landmark_call_equals_one_call_per_crop(demo):
+    from tracker.stages.litert.landmark_model import HandLandmarkModel
+
+    frames, gt = demo
+    model = HandLandmarkModel(mediapipe_model_path("landmark", 1), 2)
+    rois = [landmarks_to_roi(gt[i]) for i in (0, 7, 14)]
+    crops = np.stack([crop(frames[i], r, model.size) for i, r in zip((0, 7, 14), rois)])
+    batch = model(crops)
+    assert len(batch) == 3 and model(crops[:0]) == []
+    for k in range(3):
+        one = model(crops[k : k + 1])[0]
+        np.testing.assert_allclose(batch[k].landmarks, one.landmarks, atol=1e-4)
+        np.testing.assert_allclose(batch[k].world, one.world, atol=1e-6)
+        assert batch[k].presence == pytest.approx(one.presence, abs=1e-6) and batch[k].presence > 0.9
+        assert batch[k].handedness == pytest.approx(one.handedness, abs=1e-6)
+    with pytest.raises(ValueError, match=r"\(N, 224, 224, 3\)"):
+        model(crops[0])
+
+
+def test_one_stage_for_several_views_equals_one_stage_per_view(demo):
+    """A rig's views through one stage (one batched landmark call per frame set) give the hands of
+    separate single-view stages, each view tracked on its own (view 1 = the demo mirrored, hand
+    leaving for 3 frames)."""
+    frames, _ = demo
+    grey = np.full_like(frames[0], 127)
+    second = [grey if 8 <= i < 11 else np.ascontiguousarray(f[:, ::-1]) for i, f in enumerate(frames[:16])]
+    cfg = LandmarkConfig(max_hands=2, redetect_every=3)
+    with LiteRTHands(cfg, view=(0, 1)) as both, LiteRTHands(cfg, view=0) as a, LiteRTHands(cfg, view=1) as b:
+        assert both.views == (0, 1)
+        for i, (f0, f1) in enumerate(zip(frames, second)):
+            cam = Camera("c", Intrinsics.from_fov(f0.shape[1], f0.shape[0]))
+            fs = FrameSet((Frame(f0, i / 30, i, cam), Frame(f1, i / 30, i, cam)), i / 30, i)
+            got = both(fs, [])
+            want = a(fs, []) + b(fs, [])
+            assert [h.view for h in got] == [h.view for h in want], i
+            assert len(got) == (1 if 8 <= i < 11 else 2), i
+            for g, w in zip(got, want):
+                np.testing.assert_allclose(g.joints_2d, w.joints_2d, atol=1e-3)
+                assert g.handedness == w.handedness
+            assert both.tracked == a.tracked + b.tracked
+        with pytest.raises(ValueError, match="2 view"):
+            both.detect(frames[0], 0.0)

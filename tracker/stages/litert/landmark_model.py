@@ -38,7 +38,12 @@ class LandmarkOutput:
 
 
 class HandLandmarkModel:
-    """Run the hand landmark network on crops.
+    """Run the hand landmark network on a batch of crops in one interpreter call.
+
+    The input tensor is resized to the batch (every hand of every view of a frame set goes in one
+    call); a resize costs ~0.01 ms and the outputs are bit-identical to one call per crop. Measured
+    on a 2-core AMD EPYC VM (full model, 2 threads): 2.3 ms per crop at batch 1, 2 and 4 alike,
+    i.e. XNNPACK is compute-bound and batching saves only the per-call overhead (`bench/loop.py`).
 
     Args:
         path: the ``.tflite`` file.
@@ -53,6 +58,7 @@ class HandLandmarkModel:
         inp = self._interp.get_input_details()[0]
         self._input = inp["index"]
         self.size = int(inp["shape"][1])
+        self._batch = int(inp["shape"][0])
         outs = self._interp.get_output_details()
         if len(outs) != 4:
             raise ValueError(
@@ -60,22 +66,30 @@ class HandLandmarkModel:
             )
         self._outputs = [d["index"] for d in outs]
 
-    def __call__(self, crop: np.ndarray) -> LandmarkOutput:
-        """Run on one ``(size, size, 3)`` float32 crop in [0, 1]."""
-        if crop.shape != (self.size, self.size, 3):
+    def __call__(self, crops: np.ndarray) -> list[LandmarkOutput]:
+        """Run on ``(N, size, size, 3)`` float32 crops in [0, 1]; one output per crop (``[]`` for N = 0)."""
+        if crops.ndim != 4 or crops.shape[1:] != (self.size, self.size, 3):
             raise ValueError(
-                f"the landmark model needs a ({self.size}, {self.size}, 3) crop, got {crop.shape}"
+                f"the landmark model needs (N, {self.size}, {self.size}, 3) crops, got {crops.shape}"
             )
-        self._interp.set_tensor(
-            self._input, np.ascontiguousarray(crop, np.float32)[None]
-        )
+        n = int(crops.shape[0])
+        if n == 0:
+            return []
+        if n != self._batch:
+            self._interp.resize_tensor_input(self._input, [n, self.size, self.size, 3])
+            self._interp.allocate_tensors()
+            self._batch = n
+        self._interp.set_tensor(self._input, np.ascontiguousarray(crops, np.float32))
         self._interp.invoke()
         lms, presence, handed, world = (
-            self._interp.get_tensor(i) for i in self._outputs
+            self._interp.get_tensor(i).reshape(n, -1) for i in self._outputs
         )
-        return LandmarkOutput(
-            landmarks=lms.reshape(NUM_JOINTS, 3).astype(np.float64),
-            presence=float(presence.reshape(-1)[0]),
-            handedness=float(handed.reshape(-1)[0]),
-            world=world.reshape(NUM_JOINTS, 3).astype(np.float64),
-        )
+        return [
+            LandmarkOutput(
+                landmarks=lms[k].reshape(NUM_JOINTS, 3).astype(np.float64),
+                presence=float(presence[k, 0]),
+                handedness=float(handed[k, 0]),
+                world=world[k].reshape(NUM_JOINTS, 3).astype(np.float64),
+            )
+            for k in range(n)
+        ]
