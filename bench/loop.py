@@ -4,13 +4,15 @@ Both sides process the same decoded video in MediaPipe's tracking mode with the 
 
 * **bare MediaPipe** (the baseline): what a user would write by hand, in one thread:
   ``cv2.VideoCapture.read`` -> ``cvtColor`` -> ``mp.solutions.hands.Hands.process``.
-* **handtrack**: the full streaming loop: ``VideoFileDevice`` in its capture thread -> MediaPipe
-  stage -> metric 3D lift -> identities -> One Euro smoothing -> JSON Lines export.
+* **handtrack**: the full streaming loop: ``VideoFileDevice`` in its capture thread -> landmark
+  stage (``--landmarker``, default LiteRT) -> metric 3D lift -> identities -> One Euro smoothing ->
+  JSON Lines export.
 
 Rounds alternate between the two so machine noise hits both alike; the table reports medians over
 rounds. ``ratio`` = baseline / ours (> 1: ours is faster); ``overhead`` = ours / baseline - 1.
 
-    python bench/loop.py [--video PATH] [--rounds 3] [--passes 2] [--max-frames N] [--json]
+    python bench/loop.py [--video PATH] [--rounds 3] [--passes 2] [--max-frames N] [--landmarker litert|mediapipe]
+                         [--threads 2] [--redetect-every 5] [--json]
 
 ``--max-frames N`` plays only the first N frames per pass on both sides (the handtrack side plays
 ``N * passes`` frames of the looping video; a quick check of the layout: the published numbers play
@@ -76,14 +78,17 @@ def bare_mediapipe(video: Path, passes: int, complexity: int, max_frames: int | 
 
 
 def handtrack_loop(video: Path, passes: int, complexity: int, intrinsics_path: Path | None,
-                   max_frames: int | None = None, landmarker: str = "mediapipe",
-                   threads: int = 2, redetect_every: int = LandmarkConfig.redetect_every) -> tuple[float, dict]:  # fmt: skip
+                   max_frames: int | None = None, landmarker: str = LandmarkConfig.backend,
+                   threads: int = 2, redetect_every: int = LandmarkConfig.redetect_every,
+                   max_hands: int = LandmarkConfig.max_hands) -> tuple[float, dict]:  # fmt: skip
     """Seconds per frame of the full loop, and its per-stage stats; ``max_frames`` per pass as in
-    :func:`bare_mediapipe`; ``threads`` and ``redetect_every``: the LiteRT landmarker's settings."""
+    :func:`bare_mediapipe`; ``threads`` and ``redetect_every``: the LiteRT landmarker's settings;
+    ``max_hands``: handtrack's (the baselines keep theirs)."""
     intr = load_intrinsics(intrinsics_path) if intrinsics_path else None
     # the RGB path of the CLI on a video: no depth stages (a video has no depth)
     config = TrackerConfig(landmarks=LandmarkConfig(model_complexity=complexity, backend=landmarker,
-                                                    num_threads=threads, redetect_every=redetect_every),
+                                                    num_threads=threads, redetect_every=redetect_every,
+                                                    max_hands=max_hands),
                            depth=DepthConfig(estimator="mediapipe"))  # fmt: skip
     pipeline = build_pipeline(config)
     with tempfile.TemporaryDirectory() as tmp, VideoFileDevice(video, realtime=False, intrinsics=intr, loop=passes > 1) as dev:
@@ -107,12 +112,15 @@ def main() -> int:
     ap.add_argument("--passes", type=int, default=2, help="plays of the video per round (default 2)")
     ap.add_argument("--model", choices=("lite", "full"), default="full")
     ap.add_argument("--max-frames", type=int, default=None, help="frames per pass (default: the whole video)")
-    ap.add_argument("--landmarker", choices=("mediapipe", "litert"), default="mediapipe",
-                    help="what runs the hand models in handtrack's loop (the baseline is always MediaPipe's graph)")  # fmt: skip
+    ap.add_argument("--landmarker", choices=("mediapipe", "litert"), default=LandmarkConfig.backend,
+                    help="what runs the hand models in handtrack's loop (default %(default)s; the baseline is "
+                         "always MediaPipe's graph)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=LandmarkConfig.num_threads,
                     help="LiteRT inference threads ([landmarks] num_threads, default %(default)s)")
     ap.add_argument("--redetect-every", type=int, default=LandmarkConfig.redetect_every,
                     help="LiteRT palm detector period while a hand is missing (default %(default)s)")
+    ap.add_argument("--max-hands", type=int, default=LandmarkConfig.max_hands,
+                    help="handtrack's max hands (default %(default)s; the baselines stay at 2 and 1)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
     complexity = 0 if args.model == "lite" else 1
@@ -121,7 +129,7 @@ def main() -> int:
     # warm-up: model load, XNNPACK init, first decode
     bare_mediapipe(args.video, 1, complexity, args.max_frames)
     handtrack_loop(args.video, 1, complexity, intr_path, args.max_frames, args.landmarker, args.threads,
-                           args.redetect_every)
+                           args.redetect_every, args.max_hands)
 
     bare_s, bare1_s, ours_s, process_ms, stage_runs = [], [], [], [], []
     for _ in range(args.rounds):
@@ -131,7 +139,7 @@ def main() -> int:
         s, _ = bare_mediapipe(args.video, args.passes, complexity, args.max_frames, max_hands=1)
         bare1_s.append(s)
         s, st = handtrack_loop(args.video, args.passes, complexity, intr_path, args.max_frames, args.landmarker, args.threads,
-                           args.redetect_every)
+                           args.redetect_every, args.max_hands)
         ours_s.append(s)
         stage_runs.append(st)
 
@@ -151,7 +159,7 @@ def main() -> int:
     ]  # fmt: skip
     results += [row(f"stage:{name}", st.p50_ms, st.p95_ms) for name, st in last.items() if name != "landmarks"]
     machine = machine_info(video=str(args.video), model=args.model, landmarker=args.landmarker, threads=args.threads,
-                           redetect_every=args.redetect_every,
+                           redetect_every=args.redetect_every, max_hands=args.max_hands,
                            rounds=args.rounds,
                            passes=args.passes,
                            max_frames=args.max_frames, frames_per_round=stage_runs[-1]["processed"],

@@ -20,7 +20,8 @@ A ground-truth hand is *visible* when at least 15 of its 21 joints lie in the im
 first). Reported per scenario and landmarker:
 
 * ``recall``: matched / visible hand-frames; ``false_pos``: detections matching no visible hand;
-* ``err_px``: mean 2D error of the matched hands (in-image joints);
+* ``err_px``: mean 2D error of the matched hands (in-image joints); ``err_common_px``: the same over
+  the hand-frames both landmarkers matched;
 * ``reacquire``: for each re-entry (a frame where the hand is visible after one where it was not),
   frames until it is matched again (0 = on that frame): mean and max; a hand that leaves again
   before it was found (or is not found by the end) is a missed re-entry;
@@ -145,6 +146,7 @@ def evaluate(seq: Sequence, backend: str, redetect_every: int = LandmarkConfig.r
     num_hands = seq.joints[0].shape[0]
     visible_n = matched_n = false_pos = 0
     errors: list[float] = []
+    by_frame: dict[tuple[int, int], float] = {}  # (frame, hand) -> error px
     last_id: list[int | None] = [None] * num_hands
     was_visible = [True] * num_hands
     pending: list[int | None] = [None] * num_hands  # frame of an unanswered re-entry
@@ -186,6 +188,7 @@ def evaluate(seq: Sequence, backend: str, redetect_every: int = LandmarkConfig.r
                     matched_n += 1
                     d, dist = match[g]
                     errors.append(dist)
+                    by_frame[(t, g)] = dist
                     tid = hands[d].track_id
                     if last_id[g] is not None and tid != last_id[g]:
                         id_changes += 1
@@ -205,7 +208,19 @@ def evaluate(seq: Sequence, backend: str, redetect_every: int = LandmarkConfig.r
         "reentries": len(reacquire) + missed, "missed_reentries": missed, "reacquire_mean": float(np.mean(reacquire)) if reacquire else float("nan"),
         "reacquire_max": int(max(reacquire)) if reacquire else -1,
         "id_changes": id_changes, "id_swaps": id_swaps, "ms_per_frame": float(np.median(ms)),
+        "errors_by_frame": by_frame,
     }  # fmt: skip
+
+
+def common_errors(rows: list[dict]) -> None:
+    """Add ``err_common_px`` to each row: its mean error over the hand-frames that every landmarker of
+    its scenario matched (a landmarker that also finds the hard frames is not penalised for them)."""
+    for scenario in {r["scenario"] for r in rows}:
+        group = [r for r in rows if r["scenario"] == scenario]
+        keys = set.intersection(*(set(r["errors_by_frame"]) for r in group))
+        for r in group:
+            r["common"] = len(keys)
+            r["err_common_px"] = float(np.mean([r["errors_by_frame"][k] for k in keys])) if keys else float("nan")
 
 
 def main() -> int:
@@ -218,13 +233,16 @@ def main() -> int:
     frames, gt = read_demo(args.frames)
     rows = [evaluate(seq, backend, args.redetect_every) for seq in make_sequences(frames, gt)
             for backend in ("mediapipe", "litert")]  # fmt: skip
+    common_errors(rows)
+    for r in rows:
+        r.pop("errors_by_frame")
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"{'scenario':10s} {'landmarker':10s} {'recall':>7s} {'err px':>7s} {'false+':>6s} {'re-entries':>10s} {'missed':>6s} "
+    print(f"{'scenario':10s} {'landmarker':10s} {'recall':>7s} {'err px':>7s} {'common':>6s} {'false+':>6s} {'re-entries':>10s} {'missed':>6s} "
           f"{'reacq mean':>10s} {'max':>4s} {'id chg':>6s} {'swaps':>5s} {'ms':>6s}")  # fmt: skip
     for r in rows:
-        print(f"{r['scenario']:10s} {r['landmarker']:10s} {r['recall']:7.3f} {r['err_px']:7.2f} {r['false_pos']:6d} "
+        print(f"{r['scenario']:10s} {r['landmarker']:10s} {r['recall']:7.3f} {r['err_px']:7.2f} {r['err_common_px']:6.2f} {r['false_pos']:6d} "
               f"{r['reentries']:10d} {r['missed_reentries']:6d} {r['reacquire_mean']:10.2f} {r['reacquire_max']:4d} {r['id_changes']:6d} "
               f"{r['id_swaps']:5d} {r['ms_per_frame']:6.1f}")  # fmt: skip
     return 0

@@ -64,6 +64,7 @@ from tracker.core.data_root import data_root, default_data_root  # noqa: E402
 from tracker.stages.identity import best_assignment  # noqa: E402
 from tracker.core.joints import EDGES, FREIHAND_TO_MP, INTERHAND_TO_MP, JOINT_NAMES, NUM_JOINTS, WRIST  # noqa: E402
 from tracker.stages.lift import LiftConfig, MetricLifter  # noqa: E402
+from tracker.stages.landmarks import LandmarkConfig  # noqa: E402
 from tracker.core.metrics import (  # noqa: E402
     bbox_size,
     bone_length_sum,
@@ -226,8 +227,8 @@ def load_interhand(root: Path, limit: int | None) -> list[Sample]:
 # Running and matching
 
 
-#: What runs MediaPipe's hand models (``--landmarker``): ``mediapipe`` (its graph) or ``litert``.
-LANDMARKER = "mediapipe"
+#: What runs MediaPipe's hand models (``--landmarker``): ``litert`` (the pipeline's default) or ``mediapipe``.
+LANDMARKER = LandmarkConfig.backend
 
 
 def run_pipeline(samples: list[Sample], video: bool, dt_s: float) -> list[list[HandPose]]:
@@ -645,8 +646,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="write each static-pass image here with GT (left) and detected (right) skeletons")  # fmt: skip
     ap.add_argument("--video-fps", type=float, default=10.0,
                     help="frame rate assumed for the real-world sequence in the video pass (default 10)")  # fmt: skip
-    ap.add_argument("--landmarker", choices=("mediapipe", "litert"), default="mediapipe",
-                    help="what runs MediaPipe's hand models (default: its own graph)")  # fmt: skip
+    ap.add_argument("--landmarker", choices=("mediapipe", "litert"), default=LandmarkConfig.backend,
+                    help="what runs MediaPipe's hand models (default: %(default)s, the pipeline's)")  # fmt: skip
     args = ap.parse_args(argv)
     global LANDMARKER
     LANDMARKER = args.landmarker

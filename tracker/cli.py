@@ -137,8 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     trk = p.add_argument_group("tracking")
     trk.add_argument("--max-hands", type=int, help="most hands tracked at once (default 2)")
     trk.add_argument("--landmarker", choices=("mediapipe", "litert"),
-                     help="what runs MediaPipe's hand models: mediapipe (its own graph, default) or litert (the same "
-                          "models on LiteRT with handtrack's tracking: ~2.5x faster, same joints)")  # fmt: skip
+                     help="what runs MediaPipe's hand models: litert (default: the models on LiteRT with handtrack's "
+                          "tracking, ~3x faster, same joints) or mediapipe (its own graph, the reference)")  # fmt: skip
     trk.add_argument("--model", choices=("lite", "full"),
                      help="MediaPipe landmark model: lite is faster, full more accurate (default full)")  # fmt: skip
     trk.add_argument("--estimator", choices=("fused", "v2v", "mediapipe"),

@@ -65,18 +65,19 @@ class LandmarkConfig(MediaPipeConfig):
     runs MediaPipe's hand models.
 
     Attributes:
-        backend: ``mediapipe`` (MediaPipe's own graph, :class:`MediaPipeHands`; the default) or
-            ``litert`` (the same two models run directly on LiteRT with handtrack's own palm decoding,
-            ROI and tracking policy, :class:`tracker.stages.litert.LiteRTHands`: ~2.5x faster with
-            two hands allowed, same joints to 0.2 px on the demo).
+        backend: ``litert`` (the default: the two models run directly on LiteRT with handtrack's own
+            palm decoding, ROI and tracking policy, :class:`tracker.stages.litert.LiteRTHands`: ~3x
+            faster with two hands allowed, same joints to 0.2 px on the demo) or ``mediapipe``
+            (MediaPipe's own graph, :class:`MediaPipeHands`: the reference and fallback).
         redetect_every: ``litert``: while fewer than ``max_hands`` hands are tracked (but at least
             one), run the palm detector at most once every this many frames (1 = every frame, as
-            MediaPipe's graph); with no hand tracked it runs on every frame.
+            MediaPipe's graph; 5 keeps the recall of a second hand entering within 1 % of the graph's,
+            10 costs 3 %: ``scripts/eval_landmarker.py``); with no hand tracked it runs on every frame.
         num_threads: ``litert``: interpreter threads of each of the two models.
     """
 
-    backend: Literal["mediapipe", "litert"] = "mediapipe"
-    redetect_every: int = 10
+    backend: Literal["mediapipe", "litert"] = "litert"
+    redetect_every: int = 5
     num_threads: int = 2
 
     def __post_init__(self) -> None:
