@@ -3,8 +3,8 @@
 Same models, pre- and post-processing as MediaPipe's legacy ``hand_landmark_tracking_cpu`` graph (see
 :mod:`~tracker.stages.litert.palm`, :mod:`~tracker.stages.litert.roi`,
 :mod:`~tracker.stages.litert.landmark_model`), without the graph's overhead and with a palm detector
-that runs only when it has to (the policy is on :class:`LiteRTHands`). Opt-in; the default landmark
-stage is still :class:`tracker.stages.landmarks.MediaPipeHands`.
+that runs only when it has to (the policy is on :class:`LiteRTHands`). The default landmark stage;
+:class:`tracker.stages.landmarks.MediaPipeHands` (MediaPipe's graph) is the reference and fallback.
 """
 
 from __future__ import annotations
