@@ -29,6 +29,8 @@ __all__ = [
     "FrameSet",
     "GroundTruth",
     "HandPose",
+    "GestureEvent",
+    "Grip",
     "Handedness",
     "FrameResult",
 ]
@@ -277,6 +279,42 @@ class FrameSet:
 
 
 @dataclass(frozen=True)
+class GestureEvent:
+    """A gesture recognised in one hand's stream (online detection or a whole clip).
+
+    Attributes:
+        label: the gesture's name (a SHREC'17 class name or a custom gesture's name).
+        score: its probability in [0, 1].
+        start_frame, end_frame: first and last frame of the gesture (inclusive, the stream's indices).
+        start_time, end_time: the same in seconds (stream timestamps).
+    """
+
+    label: str
+    score: float
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
+
+
+@dataclass(frozen=True)
+class Grip:
+    """Pinch and grab state of one hand, from its 3D joints.
+
+    Attributes:
+        pinch: thumb and index tips touching (with hysteresis).
+        pinch_distance_mm: thumb tip -> index tip distance.
+        grab: the four fingers curled into a fist (with hysteresis).
+        grab_strength: 0 (open hand) .. 1 (fist).
+    """
+
+    pinch: bool
+    pinch_distance_mm: float
+    grab: bool
+    grab_strength: float
+
+
+@dataclass(frozen=True)
 class HandPose:
     """One hand in one frame, joints in the order of :mod:`tracker.core.joints`.
 
@@ -297,6 +335,8 @@ class HandPose:
         joints_world: ``(21, 3)`` mm in the rig's world frame (multi-camera mode), or None.
         uncertainty_mm: ``(21,)`` per-joint 1-sigma position uncertainty in mm (multi-camera
             triangulation / fusion), or None when the estimator gives none.
+        gesture: the gesture that this hand completed on this frame (``--gestures``), or None.
+        grip: pinch / grab state (``--gestures``), or None.
     """
 
     joints_2d: np.ndarray
@@ -311,6 +351,8 @@ class HandPose:
     view: int = 0
     joints_world: np.ndarray | None = None
     uncertainty_mm: np.ndarray | None = None
+    gesture: GestureEvent | None = None
+    grip: Grip | None = None
 
     def __post_init__(self) -> None:
         if np.shape(self.joints_2d) != (NUM_JOINTS, 2):

@@ -1,0 +1,225 @@
+"""Online gesture detection in a continuous stream of one hand's joints (causal, sliding windows).
+
+Every ``hop`` frames the detector looks back over several window lengths (``windows_s``), turns each
+window into a clip (:mod:`models.gestures.features`) and scores all of them with the recogniser in
+one batch. A window is a *candidate* for its best class when
+
+* enough of it is there (``min_coverage`` of its frames have the hand),
+* the hand moved during it: its motion extent (:func:`motion_extent`: how far the joints move
+  around their mean positions, in hand sizes; sensor jitter of a few mm barely counts, unlike a
+  speed) reaches ``min_motion``, so an idle or resting hand never fires, and
+* the class's probability reaches ``threshold`` (for a custom gesture set also the embedding's
+  similarity to the prototype reaches the set's ``accept_similarity``).
+
+Candidates of the same label are merged while they keep coming; an event is emitted (causally) when
+the label's candidates stop for ``settle_hops`` hops or another label takes over, with the window of
+its highest score (start and end frame). After an event, windows that start before its end are
+ignored (one motion, one event).
+
+Joints: mm, camera frame (OpenCV axes), 21 joints, NaN = missing. Frames are the caller's indices;
+times in seconds.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.gestures.features import CLIP_FRAMES, hand_size
+from models.gestures.recognizer import GestureRecognizer
+from models.gestures.sequences import GestureSequence, resample
+from tracker.core.joints import NUM_JOINTS
+from tracker.core.structures import GestureEvent
+
+__all__ = ["OnlineConfig", "OnlineDetector", "detect_sequence", "motion_extent"]
+
+
+@dataclass(frozen=True)
+class OnlineConfig:
+    """Settings of :class:`OnlineDetector` (module docstring).
+
+    Attributes:
+        windows_s: window lengths looked back over, seconds.
+        hop: frames between two looks.
+        threshold: minimum class probability of a candidate.
+        min_motion: minimum motion extent (hand sizes) of a candidate window.
+        min_coverage: fraction of a window's frames that must hold the hand.
+        settle_hops: hops without a candidate of the pending label before it is emitted.
+        history_s: how much of the stream is kept (>= the longest window).
+    """
+
+    windows_s: tuple[float, ...] = (0.6, 1.0, 1.5, 2.2, 3.0)
+    hop: int = 3
+    threshold: float = 0.6
+    min_motion: float = 0.12
+    min_coverage: float = 0.7
+    settle_hops: int = 3
+    history_s: float = 3.5
+
+    def __post_init__(self) -> None:
+        if not self.windows_s or min(self.windows_s) <= 0:
+            raise ValueError(f"windows_s must be positive lengths, got {self.windows_s}")
+        if self.hop < 1 or self.settle_hops < 1:
+            raise ValueError("hop and settle_hops must be >= 1")
+        if self.history_s < max(self.windows_s):
+            raise ValueError("history_s must cover the longest window")
+
+
+def motion_extent(joints: np.ndarray) -> float:
+    """How much a window moves: the root-mean-square distance of each joint from its mean position over
+    the window, averaged over the joints, in hand sizes (missing joints skipped; 0 for < 2 frames).
+    Jitter of sigma mm adds about sigma * sqrt(3) / hand size (1 mm: 0.02); a 10 cm swipe ~0.35."""
+    if len(joints) < 2:
+        return 0.0
+    with warnings.catch_warnings():  # a joint missing over the whole window: NaN, skipped below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        dev = joints - np.nanmean(joints, axis=0, keepdims=True)
+        rms = np.sqrt(np.nanmean(np.sum(dev**2, axis=-1), axis=0))  # (21,)
+    rms = rms[np.isfinite(rms)]
+    return float(np.mean(rms)) / hand_size(joints) if len(rms) else 0.0
+
+
+@dataclass
+class _Pending:
+    label: int
+    score: float
+    start_frame: int
+    end_frame: int
+    start_time: float
+    end_time: float
+    quiet: int = 0
+
+
+class OnlineDetector:
+    """Causal gesture detection on one hand's stream (module docstring).
+
+    Args:
+        recognizer: what scores the windows (shared between detectors).
+        config: the settings.
+    """
+
+    def __init__(self, recognizer: GestureRecognizer, config: OnlineConfig = OnlineConfig()) -> None:
+        self.recognizer = recognizer
+        self.config = config
+        self._frames: deque[int] = deque()
+        self._times: deque[float] = deque()
+        self._joints: deque[np.ndarray] = deque()
+        self._since_hop = 0
+        self._pending: _Pending | None = None
+        self._blocked_until = -np.inf  # windows starting before this time are ignored (after an event)
+        self._accept = getattr(recognizer, "accept_similarity", None)
+
+    def reset(self) -> None:
+        """Forget the stream."""
+        self._frames.clear()
+        self._times.clear()
+        self._joints.clear()
+        self._since_hop = 0
+        self._pending = None
+        self._blocked_until = -np.inf
+
+    def push(self, frame: int, timestamp: float, joints: np.ndarray) -> list[GestureEvent]:
+        """Add one frame; returns the events completed now (usually none).
+
+        Args:
+            frame: the frame's index in the stream.
+            timestamp: seconds; frames with a timestamp not after the last one are ignored.
+            joints: ``(21, 3)`` mm, NaN = missing.
+        """
+        j = np.asarray(joints, np.float64)
+        if j.shape != (NUM_JOINTS, 3):
+            raise ValueError(f"joints must be ({NUM_JOINTS}, 3), got {j.shape}")
+        if self._times and timestamp <= self._times[-1]:
+            return []
+        self._frames.append(int(frame))
+        self._times.append(float(timestamp))
+        self._joints.append(j)
+        while self._times[-1] - self._times[0] > self.config.history_s:
+            self._frames.popleft()
+            self._times.popleft()
+            self._joints.popleft()
+        self._since_hop += 1
+        if self._since_hop < self.config.hop:
+            return []
+        self._since_hop = 0
+        return self._step()
+
+    def flush(self) -> list[GestureEvent]:
+        """End of stream: emit the pending gesture, if any."""
+        if self._pending is None:
+            return []
+        return [self._emit()]
+
+    def _windows(self) -> list[tuple[int, np.ndarray, float]]:
+        """Candidate windows: (start index, clip joints, duration)."""
+        c = self.config
+        times = np.asarray(self._times)
+        joints = np.stack(self._joints)
+        present = np.isfinite(joints).all(axis=-1).any(axis=-1)
+        period = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 30.0
+        out = []
+        for w in c.windows_s:
+            t0 = times[-1] - w
+            if t0 < times[0] - period / 2 or t0 < self._blocked_until:
+                continue
+            a = int(np.searchsorted(times, t0 - 1e-9))
+            if present[a:].mean() < c.min_coverage or motion_extent(joints[a:]) < c.min_motion:
+                continue
+            seq = GestureSequence(joints[a:], times[a:])
+            out.append((a, resample(seq, np.linspace(times[a], times[-1], CLIP_FRAMES)), max(times[-1] - times[a], period)))
+        return out
+
+    def _step(self) -> list[GestureEvent]:
+        events: list[GestureEvent] = []
+        wins = self._windows()
+        best = None
+        if wins:
+            clips = [(j, d) for _, j, d in wins]
+            if self._accept is not None:
+                sims = self.recognizer.similarities(clips)  # type: ignore[attr-defined]
+                p = self.recognizer.probabilities(clips)
+                ok = sims.max(axis=1) >= self._accept
+            else:
+                p = self.recognizer.probabilities(clips)
+                ok = np.ones(len(wins), bool)
+            k = p.argmax(axis=1)
+            score = p[np.arange(len(wins)), k]
+            good = [i for i in range(len(wins)) if ok[i] and score[i] >= self.config.threshold]
+            if good:
+                i = max(good, key=lambda i: score[i])
+                a = wins[i][0]
+                best = (int(k[i]), float(score[i]), self._frames[a], self._frames[-1], self._times[a], self._times[-1])
+        if self._pending is not None:
+            if best is not None and best[0] == self._pending.label:
+                if best[1] >= self._pending.score:
+                    self._pending = _Pending(*best)
+                self._pending.quiet = 0
+                return events
+            self._pending.quiet += 1
+            if best is not None or self._pending.quiet >= self.config.settle_hops:
+                events.append(self._emit())
+        if best is not None and self._pending is None and best[4] >= self._blocked_until:
+            self._pending = _Pending(*best)
+        return events
+
+    def _emit(self) -> GestureEvent:
+        p = self._pending
+        assert p is not None
+        self._pending = None
+        ev = GestureEvent(self.recognizer.names[p.label], p.score, p.start_frame, p.end_frame, p.start_time,
+                          p.end_time)  # fmt: skip
+        self._blocked_until = ev.end_time
+        return ev
+
+
+def detect_sequence(recognizer: GestureRecognizer, seq: GestureSequence,
+                    config: OnlineConfig = OnlineConfig()) -> list[GestureEvent]:  # fmt: skip
+    """Run the online detector over a whole recorded stream (frame indices 0..T-1)."""
+    det = OnlineDetector(recognizer, config)
+    events = []
+    for i, (t, j) in enumerate(zip(seq.timestamps, seq.joints)):
+        events += det.push(i, float(t), j)
+    return events + det.flush()
