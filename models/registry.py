@@ -20,6 +20,7 @@ name                      returns                                         made b
 ``refiner_{nyu,icvl,mp21}``  :class:`models.refiner.JointRefiner`         ``scripts/train_refiner.py``
 ``hamuco``                :class:`models.hamuco.HaMuCo` (``hamuco_img``)  ``scripts/train_hamuco.py``
 ``prior_{nyu,icvl,mp21}``  :class:`models.prior.PosePrior` (NumPy)       ``scripts/fit_priors.py``
+``gestures_shrec{14,28}``  :class:`models.gestures.recognizer.ClassRecognizer`  ``python -m models.gestures train``
 ========================  ==============================================  =================================
 
 This module imports neither torch nor the networks until a model is loaded.
@@ -53,7 +54,7 @@ __all__ = [
     "read_torch_checkpoint",
 ]
 
-Kind = Literal["v2v", "refpoint", "refiner", "hamuco", "prior"]
+Kind = Literal["v2v", "refpoint", "refiner", "hamuco", "prior", "gestures"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,9 @@ CATALOG: Final[dict[str, Pretrained]] = {
         _prior("nyu"),
         _prior("icvl"),
         _prior("mp21"),
+        *(Pretrained(f"gestures_shrec{c}", "gestures", f"gestures_shrec{c}.pt", f"htt_{c}",
+                     f"train it with `python -m models.gestures train --data SHREC17_DIR --classes {c} --out DIR` "
+                     f"and copy DIR/final.pt (models/weights/gestures_shrec{c}.md)") for c in (14, 28)),
     )
 }  # fmt: skip
 
@@ -279,6 +283,12 @@ def _load_prior(entry: Pretrained, file: Path, device: torch.device | None) -> A
     return prior
 
 
+def _load_gestures(entry: Pretrained, file: Path, device: torch.device) -> Any:
+    from models.gestures.recognizer import ClassRecognizer
+
+    return ClassRecognizer.from_checkpoint(file, device)
+
+
 #: What a file of each kind holds, for messages.
 _WHAT: Final[dict[str, str]] = {
     "v2v": "V2V-PoseNet weights",
@@ -286,6 +296,7 @@ _WHAT: Final[dict[str, str]] = {
     "refiner": "joint refiner weights",
     "hamuco": "HaMuCo fusion weights",
     "prior": "pose prior",
+    "gestures": "gesture classifier",
 }
 
 _LOADERS: Final[dict[str, Callable[[Pretrained, Path, Any], Any]]] = {
@@ -294,6 +305,7 @@ _LOADERS: Final[dict[str, Callable[[Pretrained, Path, Any], Any]]] = {
     "refiner": _load_refiner,
     "hamuco": _load_hamuco,
     "prior": _load_prior,
+    "gestures": _load_gestures,
 }
 
 

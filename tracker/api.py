@@ -76,6 +76,9 @@ class TrackerOptions:
         smoothing: One Euro preset (``off``, ``low``, ``medium``, ``high``) or parameters
             (VIDEO / LIVE_STREAM only; IMAGE never smooths).
         prior, refine: run the pose prior / masked joint refiner stages.
+        gestures: detect gestures online on each hand (VIDEO / LIVE_STREAM): ``shrec14``, ``shrec28``,
+            a checkpoint ``.pt`` or a gesture set ``.npz``; events in :attr:`HandPose.gesture`.
+        grip: pinch / grab state of each hand (:attr:`HandPose.grip`; on with ``gestures``).
         mirrored: the images are mirrored (selfie view): keeps left/right anatomical.
         hfov_deg: field of view assumed when :meth:`HandTracker.process` gets no intrinsics.
         device: where torch models run: ``auto``, ``cpu`` or ``cuda``.
@@ -94,6 +97,8 @@ class TrackerOptions:
     smoothing: str | OneEuroParams | None = None
     prior: bool | None = None
     refine: bool | None = None
+    gestures: str | None = None
+    grip: bool | None = None
     mirrored: bool | None = None
     hfov_deg: float | None = None
     device: Literal["auto", "cpu", "cuda"] | None = None
@@ -126,6 +131,8 @@ class TrackerOptions:
             "depth.estimator": self.estimator,
             "prior.enabled": self.prior,
             "refiner.enabled": self.refine,
+            "gestures.model": self.gestures,
+            "grip.enabled": self.grip,
             "source.hfov_deg": self.hfov_deg,
             "device": self.device,
         }

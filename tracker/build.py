@@ -4,16 +4,19 @@ for 1..N views.
 Single view (webcam, video, image folder, RealSense, one synthetic camera), stages in order:
 ``landmarks`` (MediaPipe) -> ``lift`` (metric 3D from one view) -> ``depth`` (depth lift of the
 ``fused`` estimator) and ``v2v`` (V2V-PoseNet, ``fused`` / ``v2v``) -> ``identity`` -> ``prior`` ->
-``refiner`` -> ``smoothing``. The depth stages pass frames without depth through unchanged.
+``refiner`` -> ``temporal_refine`` -> ``smoothing`` -> ``grip`` -> ``gestures``. The depth stages
+pass frames without depth through unchanged.
 
 Several views (a calibrated rig), stages in order: ``landmarks`` (MediaPipe per view) -> ``lift``
 (optional, ``fusion.single_view_lift``) -> ``fusion`` (RANSAC / DLT / learned, into the world frame,
-anchored to the reference camera) -> ``identity`` -> ``prior`` -> ``refiner`` -> ``smoothing`` ->
-``world`` (:mod:`tracker.fusion.rig` explains the frames).
+anchored to the reference camera) -> ``identity`` -> ``prior`` -> ``refiner`` -> ``temporal_refine``
+-> ``smoothing`` -> ``world`` (:mod:`tracker.fusion.rig` explains the frames) -> ``grip`` ->
+``gestures``.
 
-Optional stages (``prior``, ``refiner``, learned fusion, V2V) load their models here, at start-up,
-so a missing or corrupt model file is a :class:`~tracker.core.errors.ModelError` before the first
-frame. Torch models run on the device of ``config.device``, resolved once here.
+Optional stages (``prior``, ``refiner``, ``temporal_refine``, ``gestures``, learned fusion, V2V) load
+their models here, at start-up, so a missing or corrupt model file is a
+:class:`~tracker.core.errors.ModelError` before the first frame. Torch models run on the device of
+``config.device``, resolved once here.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from tracker.config import TrackerConfig
 from tracker.core.errors import ConfigError, ModelError
 from tracker.core.structures import Camera
 from tracker.fusion.rig import MultiViewLandmarks, RigFusion, WorldFromReference, fusion_stage
+from tracker.post.grip import GripStage
 from tracker.post.smoothing import TemporalSmoother
 from tracker.runtime.pipeline import Pipeline, Stage
 from tracker.stages.depth_lift import DepthLifter
@@ -90,12 +94,16 @@ def _device_once(choice: str) -> Device:
 
 
 def _post_stages(config: TrackerConfig, device: Device) -> list[tuple[str, Stage]]:
-    """``prior`` and ``refiner`` (when enabled), models loaded now."""
+    """``prior``, ``refiner`` and ``temporal_refine`` (when enabled), models loaded now."""
     stages: list[tuple[str, Stage]] = []
     if config.prior.enabled:
         stages.append(("prior", prior_stage(config.prior.path)))
     if config.refiner.enabled:
         stages.append(("refiner", refiner_stage(config.refiner.path, device=device())))
+    if config.temporal_refine.model is not None:
+        from tracker.post.temporal_refine import temporal_refine_stage
+
+        stages.append(("temporal_refine", temporal_refine_stage(config.temporal_refine.model, device())))
     return stages
 
 
@@ -170,11 +178,20 @@ def build_pipeline(config: TrackerConfig = TrackerConfig(), cameras: Sequence[Ca
         raise ConfigError(f"a pipeline needs at least one view, got {num_views}")
     device = _device_once(config.device)
     post = _post_stages(config, device)  # models first: a bad file fails before MediaPipe starts
+    gestures = None
+    if config.gestures.model is not None:
+        from tracker.post.gestures import gesture_stage
+
+        gestures = gesture_stage(config.gestures, device())
     stages = _single_view(config) if num_views == 1 else _rig(config, fixed, num_views, device)
     stages += post
     if config.smoothing is not None:
         stages.append(("smoothing", TemporalSmoother(config.smoothing)))
     if num_views > 1:
         stages.append(("world", WorldFromReference(fixed, config.fusion.reference_view)))
+    if config.grip.enabled or gestures is not None:
+        stages.append(("grip", GripStage(config.grip)))
+    if gestures is not None:
+        stages.append(("gestures", gestures))
     log.debug("pipeline: %s", " -> ".join(name for name, _ in stages))
     return Pipeline(stages)

@@ -61,7 +61,7 @@ class Exit(enum.IntEnum):
     CALIBRATION = 6  # intrinsics / calibration file missing or malformed
     OUTPUT = 7  # the view, the video or the export cannot be created or written
     ACCEL = 8  # --device cuda without a usable CUDA device
-    MODEL = 9  # a model asked for (--prior, --refine, --fusion learned, --v2v-weights) cannot be loaded or run
+    MODEL = 9  # a model asked for (--prior, --refine, --gestures, --fusion learned, --v2v-weights) cannot be loaded or run
     INTERRUPTED = 130  # Ctrl-C / SIGTERM
 
 
@@ -159,6 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="pull the 3D joints towards a pose prior (default file: the shipped 21-joint prior)")  # fmt: skip
     trk.add_argument("--refine", nargs="?", const=True, type=Path, metavar="FILE",
                      help="masked joint refiner on the 3D joints (default file: the shipped mp21 refiner)")  # fmt: skip
+    trk.add_argument("--gestures", nargs="?", const="shrec14", metavar="MODEL",
+                     help="detect gestures on every hand as they happen (and pinch / grab): shrec14 (default: "
+                          "the 14 SHREC'17 gestures), shrec28, a checkpoint .pt or your own gesture set .npz "
+                          "(python -m models.gestures enrol); events go to the export, streams and view")  # fmt: skip
+    trk.add_argument("--temporal-refine", nargs="?", const="shrec14", metavar="MODEL",
+                     help="refine the 3D joints causally with the gesture network's pose block (default "
+                          "network shrec14; measured against One Euro in the README)")  # fmt: skip
+    trk.add_argument("--grip", action="store_true",
+                     help="pinch / grab state of every hand (no model; on with --gestures)")  # fmt: skip
     trk.add_argument("--fusion", choices=("ransac", "dlt", "learned"),
                      help="rig sources only: how the views' 2D joints become one world-frame hand: ransac "
                           "(default; robust to a view's bad detection), dlt (weighted least squares over all "
@@ -242,6 +251,12 @@ def config_from_args(args: argparse.Namespace) -> TrackerConfig:
             changes[f"{table}.enabled"] = True
             if given[flag] is not True:
                 changes[f"{table}.path"] = given[flag]
+    if "gestures" in given:
+        changes["gestures.model"] = given["gestures"]
+    if "temporal_refine" in given:
+        changes["temporal_refine.model"] = given["temporal_refine"]
+    if given.get("grip"):
+        changes["grip.enabled"] = True
     if given.get("no_view"):
         changes["output.view"] = False
     return override(config, **changes)

@@ -1,7 +1,8 @@
 """One configuration tree for every option of handtrack, and its TOML file overlay.
 
 :class:`TrackerConfig` holds the settings of every part (source, MediaPipe landmarks, metric lift,
-depth estimators, rig fusion, identities, prior, refiner, smoothing, torch device, outputs) as
+depth estimators, rig fusion, identities, prior, refiner, smoothing, gestures, grip, torch device,
+outputs) as
 frozen dataclasses; the parts' own config classes are its nodes, so each option is defined once,
 next to the code that uses it. :func:`tracker.build.build_pipeline` turns a config into a pipeline;
 the CLI (:mod:`tracker.cli`), the library API (:class:`tracker.HandTracker`) and batch runs use the
@@ -24,6 +25,12 @@ override the file; ``--print-config`` writes the effective configuration)::
     [prior]
     enabled = true
 
+    [gestures]
+    model = "shrec14"                  # or a custom gesture set "my_gestures.npz"
+
+    [grip]
+    enabled = true
+
 Keys are the dataclass fields below (nested tables for nested dataclasses); an unknown key, a
 value of the wrong type or one out of range is a :class:`~tracker.core.errors.ConfigError` that
 names the key. Paths are strings (relative paths are relative to the config file); ``"none"``
@@ -44,7 +51,10 @@ from typing import Any, Literal
 from tracker.core.errors import ConfigError
 from tracker.fusion.triangulate import TriangulationConfig
 from tracker.io.toml_writer import toml_value
+from tracker.post.gestures import GestureConfig
+from tracker.post.grip import GripConfig
 from tracker.post.one_euro import SMOOTHING_PRESETS, OneEuroParams, parse_smoothing
+from tracker.post.temporal_refine import TemporalRefineConfig
 from tracker.stages.depth_lift import DepthLiftConfig
 from tracker.stages.identity import IdentityConfig
 from tracker.stages.landmarks import LandmarkConfig
@@ -283,7 +293,10 @@ class TrackerConfig:
         identity: hand identities across frames.
         prior: the pose prior stage.
         refiner: the masked joint refiner stage.
+        temporal_refine: causal refinement of the 3D joints by the gesture network's pose block.
         smoothing: One Euro filter on the 2D and 3D joints; None = off.
+        gestures: online gesture detection per hand (a model or gesture set; None = off).
+        grip: pinch / grab state per hand.
         device: where torch models run: ``auto`` (CUDA when available), ``cpu`` or ``cuda``.
         output: CLI outputs.
     """
@@ -296,7 +309,10 @@ class TrackerConfig:
     identity: IdentityConfig = field(default_factory=IdentityConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
     refiner: RefineConfig = field(default_factory=RefineConfig)
+    temporal_refine: TemporalRefineConfig = field(default_factory=TemporalRefineConfig)
     smoothing: OneEuroParams | None = SMOOTHING_PRESETS["medium"]
+    gestures: GestureConfig = field(default_factory=GestureConfig)
+    grip: GripConfig = field(default_factory=GripConfig)
     device: TorchDevice = "auto"
     output: OutputConfig = field(default_factory=OutputConfig)
 

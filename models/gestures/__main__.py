@@ -26,6 +26,7 @@ from tracker.core.errors import HandtrackError, ModelError
 log = logging.getLogger("models.gestures")
 
 EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_MODEL = 0, 2, 3, 9
+HTT_DIM = 96  # HTTConfig.dim, without importing torch for --help
 
 
 def _device(choice: str) -> str:
@@ -43,10 +44,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     examples = load_shrec(args.data, args.classes)
     model = HTTConfig(pose_layers=0 if args.no_pose_block else HTTConfig.pose_layers,
-                      action_token=not args.pooling)  # fmt: skip
+                      action_token=not args.pooling, dim=args.dim, ff=2 * args.dim)  # fmt: skip
+    augment = Augment.none() if args.no_augment else Augment()
+    if args.noise is not None and not args.no_augment:
+        augment = replace(augment, noise_mm=args.noise)
     config = TrainConfig(classes=args.classes, epochs=args.epochs, fold=args.fold, seed=args.seed, model=model,
-                         augment=Augment.none() if args.no_augment else Augment(), lr=args.lr,
-                         batch=args.batch)  # fmt: skip
+                         augment=augment, lr=args.lr,
+                         batch=args.batch, background=args.background)  # fmt: skip
     if args.threads:
         torch.set_num_threads(args.threads)
     names = list(SHREC_14 if args.classes == 14 else SHREC_28)
@@ -55,6 +59,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     msg = f"trained {result['steps']} steps in {result['seconds']:.0f} s -> {Path(args.out) / 'final.pt'}"
     if val:
         msg += f"; held-out subjects: accuracy {100 * val['accuracy']:.2f} % on {val['n']} sequences"
+        if "background_rejected" in val:
+            msg += (f", background rejected {100 * val['background_rejected']:.1f} %, gestures taken for "
+                    f"background {100 * val['gestures_rejected']:.1f} %")
     print(msg)
     return EXIT_OK
 
@@ -138,9 +145,13 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--batch", type=int, default=64)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    t.add_argument("--dim", type=int, default=HTT_DIM, help=f"token width (default {HTT_DIM}; feed-forward 2x)")
+    t.add_argument("--noise", type=float, default=None, help="augmentation: joint noise sigma up to this, mm")
     t.add_argument("--no-pose-block", action="store_true", help="ablation: no pose block")
     t.add_argument("--pooling", action="store_true", help="ablation: mean pooling instead of the action token")
     t.add_argument("--no-augment", action="store_true", help="ablation: no augmentation")
+    t.add_argument("--background", type=float, default=0.15,
+                   help="no-gesture examples per epoch as a fraction of the training set (0: no 'none' class)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 

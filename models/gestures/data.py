@@ -29,7 +29,7 @@ from models.gestures.sequences import GestureSequence, read_shrec, read_shrec_li
 from tracker.core.joints import NUM_JOINTS
 
 __all__ = ["Augment", "Example", "load_shrec", "subject_split", "augmented_clip", "make_batch", "SHREC_SUBJECTS",
-           "SHREC_14", "SHREC_28"]  # fmt: skip
+           "SHREC_14", "SHREC_28", "BACKGROUND", "background_sequence", "background_examples"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ SHREC_SUBJECTS = (2, 3, 4, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 19, 20, 21, 22, 
 SHREC_14 = ("grab", "tap", "expand", "pinch", "rotation_cw", "rotation_ccw", "swipe_right", "swipe_left",
             "swipe_up", "swipe_down", "swipe_x", "swipe_plus", "swipe_v", "shake")  # fmt: skip
 SHREC_28 = tuple(f"{g}_{f}" for g in SHREC_14 for f in ("finger", "hand"))
+#: Name of the "no gesture" class: a model trained with background examples has it as its last class.
+BACKGROUND = "none"
 
 
 @dataclass(frozen=True)
@@ -155,3 +157,81 @@ def make_batch(examples: list[Example], aug: Augment, rng: np.random.Generator,
     return {"features": np.stack(feats), "valid": np.stack(valid), "labels": np.asarray(labels),
             "pose": np.stack(target).astype(np.float32), "pose_valid": np.stack(target_ok)}  # fmt: skip
 
+
+
+def _smooth_path(rng: np.random.Generator, frames: int, length_mm: float, smooth: int) -> np.ndarray:
+    """A meandering 3D path ``(frames, 3)`` mm starting at 0 whose length is ``length_mm``: the running
+    sum of Gaussian steps smoothed over ``smooth`` frames (so it turns, unlike a swipe)."""
+    steps = rng.normal(size=(frames + 2 * smooth, 3))
+    kernel = np.exp(-0.5 * (np.arange(-2 * smooth, 2 * smooth + 1) / smooth) ** 2)
+    steps = np.stack([np.convolve(steps[:, k], kernel / kernel.sum(), mode="same") for k in range(3)], 1)
+    steps = steps[smooth : smooth + frames]
+    path = np.cumsum(steps, axis=0)
+    path -= path[0]
+    total = np.linalg.norm(np.diff(path, axis=0), axis=1).sum()
+    return path * (length_mm / total) if total > 0 else path
+
+
+def _frame_shape(seq: GestureSequence, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame ``i`` of ``seq`` as (root-relative joints (21, 3), root (3,)) mm."""
+    j = seq.joints[i]
+    root = np.nanmean(j[[0, 5, 9, 13, 17]], axis=0)
+    return j - root, root
+
+
+def background_sequence(examples: list[Example], rng: np.random.Generator, fps: float = 30.0) -> GestureSequence:
+    """One stretch of hand motion that is *no gesture*, made from real hands of ``examples``:
+
+    * **idle** (30 %): a real pose held 0.7-3 s with a slow drift (<= 12 mm), a small finger
+      movement towards another pose of the same take and sensor noise (0.5-4 mm);
+    * **wander** (30 %): free motion, 1-3 s: the hand follows a meandering path (5-30 cm long)
+      while its shape morphs between two real poses of different takes and it turns by up to 35 deg;
+    * **edge** (20 %): the first or last 8-22 % of a take (before / after the gesture itself);
+    * **splice** (20 %): the last 10-25 % of one take followed by the first 10-25 % of another, joined
+      where the hand is (a window straddling two gestures).
+
+    These are SHREC-derived on purpose: the online evaluation's free motion comes from the data engine.
+    """
+    kind = rng.choice(4, p=(0.3, 0.3, 0.2, 0.2))
+    a = examples[int(rng.integers(len(examples)))].sequence
+    if kind == 0:
+        frames = int(rng.integers(int(0.7 * fps), int(3 * fps) + 1))
+        i, k = rng.integers(a.num_frames, size=2)
+        s0, root = _frame_shape(a, int(i))
+        s1, _ = _frame_shape(a, int(k))
+        w = rng.uniform(0, 0.25) * (0.5 - 0.5 * np.cos(np.linspace(0, np.pi * rng.uniform(0.5, 2), frames)))
+        shapes = s0[None] + w[:, None, None] * (s1 - s0)[None]
+        drift = _smooth_path(rng, frames, rng.uniform(0, 12), 8)
+        joints = shapes + (root + drift)[:, None] + rng.normal(0, rng.uniform(0.5, 4.0), (frames, NUM_JOINTS, 3))
+    elif kind == 1:
+        frames = int(rng.integers(int(1 * fps), int(3 * fps) + 1))
+        b = examples[int(rng.integers(len(examples)))].sequence
+        s0, root = _frame_shape(a, int(rng.integers(a.num_frames)))
+        s1, _ = _frame_shape(b, int(rng.integers(b.num_frames)))
+        w = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, frames))
+        shapes = s0[None] + w[:, None, None] * (s1 - s0)[None]
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        angles = np.radians(rng.uniform(-35, 35)) * w
+        kx = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        rots = np.eye(3)[None] + np.sin(angles)[:, None, None] * kx + (1 - np.cos(angles))[:, None, None] * (kx @ kx)
+        shapes = np.einsum("tij,tkj->tki", rots, shapes)
+        path = _smooth_path(rng, frames, rng.uniform(50, 300), int(rng.integers(6, 16)))
+        joints = shapes + (root + path)[:, None] + rng.normal(0, rng.uniform(0.5, 3.0), (frames, NUM_JOINTS, 3))
+    elif kind == 2:
+        n = max(2, int(round(a.num_frames * rng.uniform(0.08, 0.22))))
+        joints = a.joints[:n] if rng.random() < 0.5 else a.joints[-n:]
+    else:
+        b = examples[int(rng.integers(len(examples)))].sequence
+        n1 = max(2, int(round(a.num_frames * rng.uniform(0.1, 0.25))))
+        n2 = max(2, int(round(b.num_frames * rng.uniform(0.1, 0.25))))
+        head = a.joints[-n1:]
+        tail = b.joints[:n2]
+        shift = np.nanmean(head[-1, [0, 5, 9, 13, 17]], axis=0) - np.nanmean(tail[0, [0, 5, 9, 13, 17]], axis=0)
+        joints = np.concatenate([head, tail + shift])
+    return GestureSequence(joints, np.arange(len(joints)) / fps, label=BACKGROUND, source="background")
+
+
+def background_examples(examples: list[Example], count: int, label: int, rng: np.random.Generator) -> list[Example]:
+    """``count`` fresh :func:`background_sequence` examples labelled ``label`` (the last class)."""
+    return [Example(background_sequence(examples, rng), label, -1) for _ in range(count)]

@@ -32,6 +32,9 @@ __all__ = [
     "DEFAULT_HAND_SIZE_MM",
     "clip_joints",
     "clip_features",
+    "clip_descriptor",
+    "palm_frames",
+    "DESCRIPTOR_SIZE",
     "hand_size",
     "normalise",
 ]
@@ -40,6 +43,7 @@ CLIP_FRAMES = 32
 PALM_JOINTS = (WRIST, 5, 9, 13, 17)  # wrist and the index, middle, ring, pinky MCPs
 DEFAULT_HAND_SIZE_MM = 85.0  # an adult hand's mean wrist -> MCP distance, used when it cannot be measured
 NUM_FEATURES = NUM_JOINTS * 3 * 2 + 3 * 2 + NUM_JOINTS + 1
+DESCRIPTOR_SIZE = NUM_JOINTS * 3 * 3 + 3
 
 
 def clip_joints(seq: GestureSequence, start: float | None = None, end: float | None = None,
@@ -101,3 +105,43 @@ def clip_features(joints: np.ndarray, duration: float) -> tuple[np.ndarray, np.n
         np.full((t, 1), np.log(max(duration, 1e-3))),
     ], axis=1)  # fmt: skip
     return feats.astype(np.float32), valid
+
+
+def palm_frames(joints: np.ndarray) -> np.ndarray:
+    """Per frame, the rotation ``(T, 3, 3)`` whose rows are the palm's axes in the camera frame: x from
+    the wrist to the middle MCP, y from the index MCP towards the pinky MCP (orthogonalised), z their
+    cross product; the identity where a needed joint is missing or the palm is degenerate."""
+    x = joints[:, 9] - joints[:, WRIST]
+    y = joints[:, 17] - joints[:, 5]
+    x = x / np.linalg.norm(x, axis=-1, keepdims=True)
+    y = y - np.sum(y * x, axis=-1, keepdims=True) * x
+    y = y / np.linalg.norm(y, axis=-1, keepdims=True)
+    r = np.stack([x, y, np.cross(x, y)], axis=1)
+    ok = np.isfinite(r).all(axis=(1, 2))
+    r[~ok] = np.eye(3)
+    return r
+
+
+def clip_descriptor(joints: np.ndarray) -> np.ndarray:
+    """A fixed hand-crafted summary of a clip ``(DESCRIPTOR_SIZE,)`` (hand sizes): the mean normalised
+    shape over the clip in the palm's own axes (:func:`palm_frames`, so it does not depend on how the
+    hand is turned to the camera) (63), its standard deviation (63), the mean absolute change of that
+    shape per clip instant (63) and the standard deviation of the trajectory (3, camera axes). It
+    describes *finger* poses and their motion, which a network trained on SHREC'17's mostly
+    hand-motion gestures embeds weakly; custom gesture sets use it next to the network's embedding
+    (:mod:`models.gestures.custom`).
+
+    Args:
+        joints: ``(T, 21, 3)`` mm (a clip of :func:`clip_joints`), NaN = missing.
+    """
+    import warnings
+
+    shape, root, s, valid = normalise(joints)
+    shape = np.einsum("tij,tkj->tki", palm_frames(joints), shape)
+    with warnings.catch_warnings():  # joints missing over the whole clip: NaN, zeroed below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(shape, axis=0).reshape(-1)
+        std = np.nanstd(shape, axis=0).reshape(-1)
+        change = np.nanmean(np.abs(np.diff(shape, axis=0)), axis=0).reshape(-1) if len(shape) > 1 else np.zeros(63)
+        traj = np.nanstd(root[valid] / s, axis=0) if valid.any() else np.zeros(3)
+    return np.nan_to_num(np.concatenate([mean, std, change, traj]))

@@ -8,8 +8,9 @@ one batch. A window is a *candidate* for its best class when
 * the hand moved during it: its motion extent (:func:`motion_extent`: how far the joints move
   around their mean positions, in hand sizes; sensor jitter of a few mm barely counts, unlike a
   speed) reaches ``min_motion``, so an idle or resting hand never fires, and
-* the class's probability reaches ``threshold`` (for a custom gesture set also the embedding's
-  similarity to the prototype reaches the set's ``accept_similarity``).
+* its score for the class (the recogniser's ``window_scores``: the probability that the window is
+  that gesture, the network's "none" class and, for a custom gesture set, the similarity to the
+  prototypes taken into account) reaches ``threshold``.
 
 Candidates of the same label are merged while they keep coming; an event is emitted (causally) when
 the label's candidates stop for ``settle_hops`` hops or another label takes over, with the window of
@@ -110,7 +111,6 @@ class OnlineDetector:
         self._since_hop = 0
         self._pending: _Pending | None = None
         self._blocked_until = -np.inf  # windows starting before this time are ignored (after an event)
-        self._accept = getattr(recognizer, "accept_similarity", None)
 
     def reset(self) -> None:
         """Forget the stream."""
@@ -177,17 +177,10 @@ class OnlineDetector:
         wins = self._windows()
         best = None
         if wins:
-            clips = [(j, d) for _, j, d in wins]
-            if self._accept is not None:
-                sims = self.recognizer.similarities(clips)  # type: ignore[attr-defined]
-                p = self.recognizer.probabilities(clips)
-                ok = sims.max(axis=1) >= self._accept
-            else:
-                p = self.recognizer.probabilities(clips)
-                ok = np.ones(len(wins), bool)
+            p = self.recognizer.window_scores([(j, d) for _, j, d in wins])
             k = p.argmax(axis=1)
             score = p[np.arange(len(wins)), k]
-            good = [i for i in range(len(wins)) if ok[i] and score[i] >= self.config.threshold]
+            good = [i for i in range(len(wins)) if score[i] >= self.config.threshold]
             if good:
                 i = max(good, key=lambda i: score[i])
                 a = wins[i][0]

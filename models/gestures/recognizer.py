@@ -47,7 +47,13 @@ class GestureRecognizer(Protocol):
     def num_classes(self) -> int: ...
 
     def probabilities(self, clips: list[tuple[np.ndarray, float]]) -> np.ndarray:
-        """``(N, C)`` class probabilities of ``N`` clips ``(joints (T, 21, 3) mm, duration s)``."""
+        """``(N, C)`` class probabilities of ``N`` clips ``(joints (T, 21, 3) mm, duration s)``, given
+        that each clip is one of the gestures (rows sum to 1)."""
+        ...
+
+    def window_scores(self, clips: list[tuple[np.ndarray, float]]) -> np.ndarray:
+        """``(N, C)`` scores for online detection: the probability that a window *is* gesture k, so rows
+        may sum to less than 1 (the rest: no gesture); 0 where the window is unlike every gesture."""
         ...
 
     def classify(self, sequences: list[GestureSequence]) -> list[Prediction]:
@@ -88,18 +94,25 @@ def predictions(p: np.ndarray, names: tuple[str, ...]) -> list[Prediction]:
 class ClassRecognizer:
     """A trained HTT classifier (its class head).
 
+    A network trained with background examples has the "none" class last
+    (:data:`~models.gestures.data.BACKGROUND`): it is not one of :attr:`names`; its probability is
+    what :meth:`probabilities` renormalises away and what :meth:`window_scores` leaves out.
+
     Args:
         model: the network (eval mode).
-        names: class names in class order.
+        names: class names in class order (the network's, with "none" last if it has it).
         device: where it runs.
     """
 
     def __init__(self, model, names: list[str] | tuple[str, ...], device="cpu") -> None:  # noqa: ANN001
+        from models.gestures.data import BACKGROUND
+
         self.model = model
-        self.names = tuple(names)
         self.device = device
-        if len(self.names) != model.config.num_classes:
-            raise ModelError(f"{len(self.names)} class names for a {model.config.num_classes}-class model")
+        if len(names) != model.config.num_classes:
+            raise ModelError(f"{len(names)} class names for a {model.config.num_classes}-class model")
+        self.background = len(names) > 1 and names[-1] == BACKGROUND
+        self.names = tuple(names[:-1] if self.background else names)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike[str], device="cpu") -> "ClassRecognizer":  # noqa: ANN001
@@ -112,12 +125,22 @@ class ClassRecognizer:
     def num_classes(self) -> int:
         return len(self.names)
 
+    def run(self, clips: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """One pass of the network: ``window scores (N, C)`` (:meth:`window_scores`) and ``embeddings
+        (N, dim)`` (:meth:`embed`)."""
+        out = run_clips(self.model, clips, self.device)
+        return _softmax(out["logits"])[:, : len(self.names)], out["embedding"]
+
+    def window_scores(self, clips: list[tuple[np.ndarray, float]]) -> np.ndarray:
+        return self.run(clips)[0]
+
     def probabilities(self, clips: list[tuple[np.ndarray, float]]) -> np.ndarray:
-        return _softmax(run_clips(self.model, clips, self.device)["logits"])
+        p = self.window_scores(clips)
+        return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
 
     def embed(self, clips: list[tuple[np.ndarray, float]]) -> np.ndarray:
         """``(N, dim)`` unit-length clip embeddings (the action token's features)."""
-        return run_clips(self.model, clips, self.device)["embedding"]
+        return self.run(clips)[1]
 
     def classify(self, sequences: list[GestureSequence]) -> list[Prediction]:
         return predictions(self.probabilities([clip_joints(s) for s in sequences]), self.names)

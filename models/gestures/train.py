@@ -5,7 +5,10 @@ cosine decay, batches of ``batch`` augmented clips (:mod:`models.gestures.data`)
 with label smoothing + ``pose_weight`` x per-frame L1 of the pose head (:func:`models.htt.htt_loss`).
 With ``fold`` set, the subjects of that fold are held out and scored after every ``eval_every``
 epochs (the validation numbers of the model card); without it, every subject trains (the shipped
-models). ``out/last.pt`` holds everything needed to resume (model, optimiser, scheduler, RNG state,
+models). With ``background`` > 0 the model has one more class, :data:`~models.gestures.data.BACKGROUND`
+("none"), trained on that fraction of fresh no-gesture examples per epoch
+(:func:`~models.gestures.data.background_sequence`: idle hands, free motion, the edges of takes): the
+online detector's rejection. ``out/last.pt`` holds everything needed to resume (model, optimiser, scheduler, RNG state,
 history); ``out/final.pt`` the model alone (:func:`save_model`).
 """
 
@@ -22,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.gestures.data import Augment, Example, make_batch, subject_split
+from models.gestures.data import BACKGROUND, Augment, Example, background_examples, make_batch, subject_split
 from models.gestures.features import CLIP_FRAMES
 from models.htt import HTT, HTTConfig, htt_loss
 from tracker.core.errors import ModelError
@@ -47,6 +50,7 @@ class TrainConfig:
     fold: int | None = None
     folds: int = 5
     eval_every: int = 10
+    background: float = 0.15
     model: HTTConfig = field(default_factory=HTTConfig)
     augment: Augment = field(default_factory=Augment)
 
@@ -76,16 +80,24 @@ def predict_proba(model: HTT, examples: list, device: torch.device, batch: int =
     return np.concatenate(out) if out else np.zeros((0, model.config.num_classes))
 
 
-def evaluate(model: HTT, examples: list[Example], device: torch.device) -> dict:
-    """Top-1 accuracy and the confusion matrix on un-augmented clips."""
+def evaluate(model: HTT, examples: list[Example], device: torch.device, classes: int | None = None,
+             background: list[Example] | None = None) -> dict:  # fmt: skip
+    """Top-1 accuracy over the first ``classes`` classes (the gestures; default all) and the confusion
+    matrix on un-augmented clips; with ``background`` examples also the share of them whose most likely
+    class is the background class (the last) and the share of gestures taken for background."""
     p = predict_proba(model, examples, device)
+    c = classes or model.config.num_classes
     y = np.array([x.label for x in examples])
-    pred = p.argmax(1)
-    c = model.config.num_classes
+    pred = p[:, :c].argmax(1)
     confusion = np.zeros((c, c), int)
     np.add.at(confusion, (y, pred), 1)
-    return {"accuracy": float((pred == y).mean()) if len(y) else float("nan"), "n": int(len(y)),
-            "confusion": confusion.tolist()}  # fmt: skip
+    out = {"accuracy": float((pred == y).mean()) if len(y) else float("nan"), "n": int(len(y)),
+           "confusion": confusion.tolist()}  # fmt: skip
+    if background and model.config.num_classes > c:
+        pb = predict_proba(model, background, device)
+        out["background_rejected"] = float((pb.argmax(1) == c).mean())
+        out["gestures_rejected"] = float((p.argmax(1) == c).mean()) if len(y) else float("nan")
+    return out
 
 
 def save_model(model: HTT, path: str | os.PathLike[str], class_names: list[str], meta: dict | None = None) -> Path:
@@ -130,14 +142,19 @@ def train(examples: list[Example], config: TrainConfig, out: str | os.PathLike[s
     device = torch.device(device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    model_cfg = replace(config.model, num_classes=config.classes, max_frames=max(config.model.max_frames, CLIP_FRAMES))
+    bg = config.background > 0
+    model_cfg = replace(config.model, num_classes=config.classes + int(bg),
+                        max_frames=max(config.model.max_frames, CLIP_FRAMES))  # fmt: skip
+    if bg:
+        class_names = [*class_names, BACKGROUND]
     if config.fold is not None:
         train_set, val_set = subject_split(examples, config.fold, config.folds)
     else:
         train_set, val_set = list(examples), []
+    val_bg = background_examples(val_set, 400, config.classes, np.random.default_rng(1)) if bg and val_set else None
     model = HTT(model_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = max(1, math.ceil(len(train_set) / config.batch))
+    steps_per_epoch = max(1, math.ceil((len(train_set) + round(config.background * len(train_set)) * bg) / config.batch))
     total = config.epochs * steps_per_epoch
     warm = max(1, int(0.05 * total))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
@@ -163,10 +180,14 @@ def train(examples: list[Example], config: TrainConfig, out: str | os.PathLike[s
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
         model.train()
-        order = rng.permutation(len(train_set))
+        epoch_set = train_set
+        if bg:
+            epoch_set = train_set + background_examples(train_set, round(config.background * len(train_set)),
+                                                        config.classes, rng)  # fmt: skip
+        order = rng.permutation(len(epoch_set))
         losses = []
         for i in range(0, len(order), config.batch):
-            batch = _tensors(make_batch([train_set[j] for j in order[i : i + config.batch]], config.augment, rng), device)
+            batch = _tensors(make_batch([epoch_set[j] for j in order[i : i + config.batch]], config.augment, rng), device)
             res = model(batch["features"], batch["valid"])
             pose_w = config.pose_weight if model_cfg.pose_layers else 0.0
             loss, parts = htt_loss(res, batch["labels"], batch["pose"], batch["pose_valid"], pose_w,
@@ -181,7 +202,10 @@ def train(examples: list[Example], config: TrainConfig, out: str | os.PathLike[s
         rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": float(sched.get_last_lr()[0]),
                "seconds": round(seconds, 1)}  # fmt: skip
         if val_set and ((epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs):
-            rec["val_accuracy"] = evaluate(model, val_set, device)["accuracy"]
+            ev = evaluate(model, val_set, device, config.classes, val_bg)
+            rec["val_accuracy"] = ev["accuracy"]
+            if "background_rejected" in ev:
+                rec["val_background_rejected"] = ev["background_rejected"]
         history.append(rec)
         if bar is not None:
             bar.set_postfix({k: round(v, 4) for k, v in rec.items() if k in ("loss", "val_accuracy")})
@@ -194,7 +218,7 @@ def train(examples: list[Example], config: TrainConfig, out: str | os.PathLike[s
         os.replace(last.with_suffix(".tmp"), last)
     if bar is not None:
         bar.close()
-    val = evaluate(model, val_set, device) if val_set else None
+    val = evaluate(model, val_set, device, config.classes, val_bg) if val_set else None
     meta = {"train": config.to_dict(), "seconds": round(seconds, 1), "steps": total, "device": str(device),
             "train_sequences": len(train_set), "val": {k: v for k, v in (val or {}).items() if k != "confusion"},
             "val_subjects": sorted({x.subject for x in val_set})}  # fmt: skip

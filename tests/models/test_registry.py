@@ -16,6 +16,7 @@ import torch
 
 import models
 from models import registry
+from models.gestures.recognizer import ClassRecognizer
 from models.hamuco import HaMuCo
 from models.prior import PosePrior
 from models.refiner import JointRefiner, JointRefinerNet, RefinerConfig, save_refiner
@@ -36,6 +37,8 @@ SHIPPED: dict[str, tuple[type, int | tuple[int, int]]] = {
     "prior_nyu": (PosePrior, (14, 29)),
     "prior_icvl": (PosePrior, (16, 13)),
     "prior_mp21": (PosePrior, (21, 19)),
+    "gestures_shrec14": (ClassRecognizer, 337_518),
+    "gestures_shrec28": (ClassRecognizer, 338_876),
 }
 
 #: A file of another kind for each name (the loader must refuse it, not crash later).
@@ -49,11 +52,13 @@ WRONG_KIND = {
     "prior_nyu": "prior_mp21",
     "prior_icvl": "v2v_light",
     "prior_mp21": "refiner_mp21",
+    "gestures_shrec14": "refiner_mp21",
+    "gestures_shrec28": "hamuco",
 }
 
 
 def _parameters(model: object) -> list[torch.Tensor]:
-    net = model.net if isinstance(model, JointRefiner) else model
+    net = model.net if isinstance(model, JointRefiner) else model.model if isinstance(model, ClassRecognizer) else model
     return list(net.parameters())
 
 
@@ -81,6 +86,12 @@ def test_every_shipped_checkpoint_loads(name: str, device: str) -> None:
         x = np.random.default_rng(0).normal(0, 40, (2, model.config.num_joints, 3)) + [0, 0, 500]
         out = model.refine(x)  # inputs go to the device, outputs come back as CPU NumPy
         assert isinstance(out, np.ndarray) and out.shape == x.shape and np.isfinite(out).all()
+        return
+    if isinstance(model, ClassRecognizer):
+        assert not model.model.training and model.num_classes == int(name.removeprefix("gestures_shrec"))
+        clip = np.random.default_rng(0).normal(0, 40, (32, 21, 3)) + [0, 0, 500]
+        p = model.probabilities([(clip, 1.0)])
+        assert p.shape == (1, model.num_classes) and np.isfinite(p).all()
         return
     assert not model.training
     if isinstance(model, (V2VPoseNet, RefPointNet)):

@@ -101,3 +101,30 @@ def test_rig_hands_export_world_joints_and_uncertainty(tmp_path):
     np.testing.assert_allclose(d["joints_world"][0], world)
     assert np.isnan(d["joints_world"][1]).all() and np.isnan(d["uncertainty_mm"][1]).all()
     assert d["uncertainty_mm"][0, 0] == pytest.approx(1.0)
+
+
+def test_grip_and_gesture_in_jsonl_and_npz_only_when_the_stages_ran(tmp_path):
+    from tracker.core.structures import GestureEvent, Grip
+
+    event = GestureEvent("pinch", 0.91234, 3, 20, 0.1, 0.6666666)
+    with_grip = [FrameResult(r.frameset, tuple(h.replace(grip=Grip(k == 0, 20.0 + k, False, 0.1)) for k, h in
+                                               enumerate(r.hands))) for r in RESULTS]  # fmt: skip
+    with_grip[2] = FrameResult(with_grip[2].frameset, (with_grip[2].hands[0].replace(gesture=event),))
+    for suffix in ("jsonl", "npz"):
+        with open_exporter(tmp_path / f"g.{suffix}") as exp:
+            for r in with_grip:
+                exp(r)
+    frames = read_jsonl(tmp_path / "g.jsonl")
+    assert frames[0]["hands"][0]["grip"] == {"pinch": True, "pinch_distance_mm": 20.0, "grab": False,
+                                             "grab_strength": 0.1}  # fmt: skip
+    assert "gesture" not in frames[0]["hands"][0]
+    assert frames[2]["hands"][0]["gesture"] == {"label": "pinch", "score": 0.9123, "start_frame": 3, "end_frame": 20,
+                                                "start_time": 0.1, "end_time": 0.666667}  # fmt: skip
+    d = np.load(tmp_path / "g.npz")
+    assert d["pinch"].tolist() == [True, False, True] and d["gesture"].tolist() == ["", "", "pinch"]
+    assert d["gesture_start_frame"].tolist() == [-1, -1, 3] and np.isnan(d["gesture_score"][:2]).all()
+    with open_exporter(tmp_path / "plain.npz") as exp:  # without the stages: no such arrays
+        for r in RESULTS:
+            exp(r)
+    assert "pinch" not in np.load(tmp_path / "plain.npz").files
+    assert "grip" not in hand_to_dict(RESULTS[0].hands[0])

@@ -14,7 +14,11 @@ rig's world frame. Every format holds one entry per hand and frame; frames witho
                 "joints_2d": 21 x [u, v] px, "joints_3d": 21 x [x, y, z] mm or null,
                 "confidence": 21 x 0..1,
                 "joints_world": 21 x [x, y, z] mm,       # rig hands only
-                "uncertainty_mm": 21 x 1-sigma mm}]}    # rig hands only
+                "uncertainty_mm": 21 x 1-sigma mm,      # rig hands only
+                "grip": {"pinch": bool, "pinch_distance_mm": mm, "grab": bool,
+                         "grab_strength": 0..1},        # --grip / --gestures
+                "gesture": {"label": name, "score": 0..1, "start_frame": int, "end_frame": int,
+                            "start_time": s, "end_time": s}}]}  # on the frame a gesture completes
 
   px and mm are rounded to 0.01, scores to 1e-4; a non-finite number (an unknown joint, a joint
   that was not triangulated) is ``null``.
@@ -56,6 +60,13 @@ rig's world frame. Every format holds one entry per hand and frame; frames witho
   ``joints_world``      (H, 21, 3)      float64     mm, rig world frame; NaN for single-camera hands
   ``uncertainty_mm``    (H, 21)         float64     1-sigma mm; NaN without, inf where not triangulated
   ``joint_names``       (21,)           <U10        the joint order
+  ``pinch``, ``grab``   (H,)            bool        grip state (these 8 arrays only with --grip /
+                                                    --gestures)
+  ``pinch_distance_mm`` (H,)            float64     thumb tip -> index tip mm; NaN without
+  ``grab_strength``     (H,)            float64     0 open .. 1 fist; NaN without
+  ``gesture``           (H,)            <U64        gesture completed on this frame, "" none
+  ``gesture_score``     (H,)            float64     its score; NaN without
+  ``gesture_start_frame``, ``gesture_end_frame``  (H,) int64  its frames; -1 without
   ====================  ==============  ==========  ===============================================
 
 Errors. Every failure to create or write the file raises :class:`~tracker.core.errors.OutputError`
@@ -139,6 +150,15 @@ def hand_to_dict(hand: HandPose) -> dict[str, Any]:
         out["joints_world"] = _round(hand.joints_world, 2)
     if hand.uncertainty_mm is not None:
         out["uncertainty_mm"] = _round(np.asarray(hand.uncertainty_mm).reshape(1, -1), 2)[0]
+    if hand.grip is not None:
+        g = hand.grip
+        out["grip"] = {"pinch": g.pinch, "pinch_distance_mm": round(g.pinch_distance_mm, 2), "grab": g.grab,
+                       "grab_strength": round(g.grab_strength, 4)}  # fmt: skip
+    if hand.gesture is not None:
+        e = hand.gesture
+        out["gesture"] = {"label": e.label, "score": round(e.score, 4), "start_frame": e.start_frame,
+                          "end_frame": e.end_frame, "start_time": round(e.start_time, 6),
+                          "end_time": round(e.end_time, 6)}  # fmt: skip
     return out
 
 
@@ -389,6 +409,24 @@ class NpzExporter(Exporter):
             uncertainty_mm=np.array([h.uncertainty_mm if h.uncertainty_mm is not None else nan3[:, 0] for h in hands],
                                     dtype=np.float64).reshape(-1, NUM_JOINTS),
             joint_names=np.array(JOINT_NAMES),
+            **self._gesture_arrays(hands),
+        )  # fmt: skip
+
+    @staticmethod
+    def _gesture_arrays(hands: list[HandPose]) -> dict[str, np.ndarray]:
+        """The grip / gesture arrays, only when those stages ran (some hand has a grip)."""
+        if not any(h.grip is not None or h.gesture is not None for h in hands):
+            return {}
+        nan = float("nan")
+        return dict(
+            pinch=np.array([bool(h.grip and h.grip.pinch) for h in hands], dtype=bool),
+            pinch_distance_mm=np.array([h.grip.pinch_distance_mm if h.grip else nan for h in hands], np.float64),
+            grab=np.array([bool(h.grip and h.grip.grab) for h in hands], dtype=bool),
+            grab_strength=np.array([h.grip.grab_strength if h.grip else nan for h in hands], np.float64),
+            gesture=np.array([h.gesture.label if h.gesture else "" for h in hands], dtype="<U64"),
+            gesture_score=np.array([h.gesture.score if h.gesture else nan for h in hands], np.float64),
+            gesture_start_frame=np.array([h.gesture.start_frame if h.gesture else -1 for h in hands], np.int64),
+            gesture_end_frame=np.array([h.gesture.end_frame if h.gesture else -1 for h in hands], np.int64),
         )  # fmt: skip
 
     def close(self) -> None:

@@ -13,6 +13,10 @@ Messages (OSC type tags in brackets; ``f`` is float32, ``i`` int32, ``s`` string
     /handtrack/hand        [i s f*63]     track_id, handedness, x0 y0 z0 x1 y1 z1 ... x20 y20 z20
     /handtrack/hand2d      [i i f*42]     track_id, view, u0 v0 u1 v1 ... u20 v20
     /handtrack/confidence  [i f f*21]     track_id, score, c0 c1 ... c20
+    /handtrack/grip        [i i f i f]    track_id, pinch (0/1), pinch_distance_mm, grab (0/1),
+                                          grab_strength 0..1         (--grip / --gestures)
+    /handtrack/gesture     [i s f i i]    track_id, label, score, start_frame, end_frame
+                                          (only on the frame a gesture completes, --gestures)
 
 * ``frame_index``: the source's frame index (the ``frame_index`` of a JSONL export line).
 * ``timestamp``: seconds since the first frame this sink sent, on the tracker's clock (the frame's
@@ -120,7 +124,7 @@ def _hand_messages(hand: HandPose) -> list[bytes]:
     joints = hand.joints_world if hand.joints_world is not None else hand.joints_3d
     joints = _NAN3 if joints is None else joints
     tid = struct.pack(">i", int(hand.track_id))
-    return [
+    out = [
         _message("/handtrack/hand", "is" + "f" * (3 * NUM_JOINTS),
                  tid + _osc_string(hand.handedness) + _floats(joints.reshape(-1))),
         _message("/handtrack/hand2d", "ii" + "f" * (2 * NUM_JOINTS),
@@ -128,6 +132,15 @@ def _hand_messages(hand: HandPose) -> list[bytes]:
         _message("/handtrack/confidence", "if" + "f" * NUM_JOINTS,
                  tid + struct.pack(">f", float(hand.score)) + _floats(hand.confidence)),
     ]  # fmt: skip
+    if hand.grip is not None:
+        g = hand.grip
+        out.append(_message("/handtrack/grip", "iifif", tid + struct.pack(">ifif", int(g.pinch),
+                            float(g.pinch_distance_mm), int(g.grab), float(g.grab_strength))))  # fmt: skip
+    if hand.gesture is not None:
+        e = hand.gesture
+        out.append(_message("/handtrack/gesture", "isfii", tid + _osc_string(e.label)
+                            + struct.pack(">fii", float(e.score), int(e.start_frame), int(e.end_frame))))  # fmt: skip
+    return out
 
 
 def encode_frame(result: FrameResult, timestamp: float) -> list[bytes]:

@@ -88,7 +88,7 @@ from tracker.view.geometry import (
     to_view0,
 )
 from tracker.view.mosaic import rig_mosaic
-from tracker.view.overlay import format_overlay, hand_label
+from tracker.view.overlay import GESTURE_SHOW_S, format_overlay, hand_label
 from tracker.view.skeleton import HandVisuals
 from tracker.view.window import backend_selected, use_backend
 
@@ -128,6 +128,7 @@ class TrackerView:
             use_backend(headless=not show)
 
         self._cfg = config or ViewConfig()
+        self._gestures: dict[int, tuple[str, float]] = {}  # track id -> (label text, shown until, s)
         if self._cfg.max_hands < 1 or not 0.1 <= self._cfg.split <= 0.9:
             raise ValueError(f"need max_hands >= 1 and 0.1 <= split <= 0.9, got {self._cfg}")
         self._thread = threading.get_ident()
@@ -268,6 +269,11 @@ class TrackerView:
         self._set_image(frame.image)
         self._set_camera(frame.camera.intrinsics, frame.camera.name)
         hands = result.hands
+        for hand in hands:  # a completed gesture stays under its hand for GESTURE_SHOW_S
+            if hand.gesture is not None:
+                self._gestures[hand.track_id] = (f"{hand.gesture.label} {hand.gesture.score:.2f}",
+                                                 result.timestamp + GESTURE_SHOW_S)  # fmt: skip
+        self._gestures = {k: v for k, v in self._gestures.items() if v[1] >= result.timestamp}
         if len(hands) > self._cfg.max_hands and not self._warned_hands:
             logger.warning(
                 "%d hands in view, drawing the first %d (ViewConfig.max_hands)", len(hands), self._cfg.max_hands
@@ -433,7 +439,8 @@ class TrackerView:
         colors = confidence_colors(hand.confidence)
         if hand.view == 0:
             label_color = track_color(hand.track_id)
-            slot.show_2d(np.asarray(hand.joints_2d, dtype=np.float32), colors, hand_label(hand), label_color)
+            gesture = self._gestures.get(hand.track_id, (None, 0.0))[0]
+            slot.show_2d(np.asarray(hand.joints_2d, dtype=np.float32), colors, hand_label(hand, gesture), label_color)
         else:
             slot.show_2d(None, None, None, None)
         joints = None

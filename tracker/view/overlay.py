@@ -5,12 +5,22 @@ from __future__ import annotations
 from tracker.core.structures import FrameResult, HandPose
 from tracker.runtime.stats import LoopStats
 
-__all__ = ["format_overlay", "hand_label"]
+__all__ = ["format_overlay", "hand_label", "GESTURE_SHOW_S"]
 
 
-def hand_label(hand: HandPose) -> str:
-    """``"id 3 right 0.97"``: track id, handedness, hand presence score."""
-    return f"id {hand.track_id} {hand.handedness} {hand.score:.2f}"
+#: How long the view keeps showing a completed gesture under its hand, seconds.
+GESTURE_SHOW_S = 1.5
+
+
+def hand_label(hand: HandPose, gesture: str | None = None) -> str:
+    """``"id 3 right 0.97"``: track id, handedness, hand presence score; then ``pinch`` / ``grab``
+    when the grip stage says so, and ``gesture`` (a recently completed gesture, e.g. ``"> swipe_left"``)."""
+    text = f"id {hand.track_id} {hand.handedness} {hand.score:.2f}"
+    if hand.grip is not None:
+        text += "".join(f" {name}" for name, on in (("pinch", hand.grip.pinch), ("grab", hand.grip.grab)) if on)
+    if gesture:
+        text += f"  > {gesture}"
+    return text
 
 
 def format_overlay(result: FrameResult, stats: LoopStats | None) -> str:

@@ -199,3 +199,21 @@ def test_calls_after_close_are_ignored(frame) -> None:
 def test_port_out_of_range_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="1..65535"):
         OscSink("127.0.0.1", 70000)
+
+
+def test_grip_and_gesture_messages_reach_a_real_receiver(receiver: _Receiver, frame) -> None:
+    """A hand with a grip state gets /handtrack/grip every frame; a completed gesture adds one
+    /handtrack/gesture with its label, score and frames."""
+    from tracker.core.structures import GestureEvent, Grip
+
+    base = frame(0)
+    hand = base.hands[0].replace(grip=Grip(True, 12.5, False, 0.25),
+                                 gesture=GestureEvent("swipe_left", 0.875, 10, 40, 1.0, 2.0))  # fmt: skip
+    result = FrameResult(base.frameset, (hand,) + tuple(base.hands[1:]))
+    with OscSink("127.0.0.1", receiver.port) as sink:
+        _send_paced(sink, [result])
+    grip = receiver.wait_for("/handtrack/grip", 1)
+    gesture = receiver.wait_for("/handtrack/gesture", 1)
+    assert grip == [(3, 1, 12.5, 0, 0.25)]
+    assert gesture == [(3, "swipe_left", 0.875, 10, 40)]
+    assert len(receiver.wait_for("/handtrack/hand", 3)) == 3

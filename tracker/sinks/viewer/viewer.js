@@ -44,6 +44,7 @@ const state = {
   orbit: { yaw: 0, pitch: 0, zoom: 1 },
   center: null,       // smoothed orbit centre (mm)
   retryMs: 500,
+  gestures: {},       // track id -> {label, until (ms)}: the last completed gesture, shown 1.5 s
 };
 
 // --- connection ---------------------------------------------------------------------------------
@@ -80,6 +81,9 @@ function connect() {
       return;
     }
     state.frame = frame;
+    (frame.hands || []).forEach((hand) => {
+      if (hand.gesture) state.gestures[hand.id] = { label: hand.gesture.label, until: performance.now() + 1500 };
+    });
     state.received += 1;
     state.arrivals.push(performance.now());
     state.dirty = true;
@@ -154,8 +158,13 @@ function drawHand(ctx, points, color, label, lineWidth) {
 }
 
 function handLabel(hand) {
+  // "R #3", then pinch / grab (--grip) and a gesture completed in the last 1.5 s (--gestures)
   const side = hand.handedness === "left" ? "L" : hand.handedness === "right" ? "R" : "?";
-  return `${side} #${hand.id}` + (hand.view > 0 ? ` (view ${hand.view})` : "");
+  let text = `${side} #${hand.id}` + (hand.view > 0 ? ` (view ${hand.view})` : "");
+  if (hand.grip) text += (hand.grip.pinch ? " pinch" : "") + (hand.grip.grab ? " grab" : "");
+  const recent = state.gestures[hand.id];
+  if (recent && performance.now() < recent.until) text += `  > ${recent.label}`;
+  return text;
 }
 
 // --- 2D panel ---------------------------------------------------------------------------------------
