@@ -48,6 +48,8 @@ class HTTConfig:
         max_frames: longest clip (position embeddings).
         dropout: dropout in the transformer layers and before the heads.
         action_token: True = class from the action token; False = mean pooling (the ablation).
+        causal: the pose block's band looks back only (frame i attends to i - window .. i): every
+            frame's pose is causal (the live temporal refiner, :mod:`models.gestures.denoise`).
     """
 
     num_classes: int = 14
@@ -60,6 +62,7 @@ class HTTConfig:
     max_frames: int = 64
     dropout: float = 0.1
     action_token: bool = True
+    causal: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -93,7 +96,10 @@ class HTT(nn.Module):
 
     def _band(self, t: int, device: torch.device) -> torch.Tensor:
         i = torch.arange(t, device=device)
-        return (i[:, None] - i[None, :]).abs() > self.config.window // 2  # True = not attended
+        d = i[:, None] - i[None, :]  # query - key
+        if self.config.causal:
+            return (d < 0) | (d > self.config.window)  # True = not attended
+        return d.abs() > self.config.window // 2
 
     def forward(self, x: torch.Tensor, frame_valid: torch.Tensor | None = None) -> dict[str, torch.Tensor | None]:
         b, t, _ = x.shape

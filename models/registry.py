@@ -21,6 +21,7 @@ name                      returns                                         made b
 ``hamuco``                :class:`models.hamuco.HaMuCo` (``hamuco_img``)  ``scripts/train_hamuco.py``
 ``prior_{nyu,icvl,mp21}``  :class:`models.prior.PosePrior` (NumPy)       ``scripts/fit_priors.py``
 ``gestures_shrec{14,28}``  :class:`models.gestures.recognizer.ClassRecognizer`  ``python -m models.gestures train``
+``temporal_refiner``       :class:`models.gestures.recognizer.ClassRecognizer`  ``python -m models.gestures train-refiner``
 ========================  ==============================================  =================================
 
 This module imports neither torch nor the networks until a model is loaded.
@@ -112,6 +113,9 @@ CATALOG: Final[dict[str, Pretrained]] = {
         *(Pretrained(f"gestures_shrec{c}", "gestures", f"gestures_shrec{c}.pt", f"htt_{c}",
                      f"train it with `python -m models.gestures train --data SHREC17_DIR --classes {c} --out DIR` "
                      f"and copy DIR/final.pt (models/weights/gestures_shrec{c}.md)") for c in (14, 28)),
+        Pretrained("temporal_refiner", "gestures", "temporal_refiner.pt", "htt_causal_pose",
+                   "train it with `python -m models.gestures train-refiner --out DIR` and copy DIR/final.pt "
+                   "(models/weights/temporal_refiner.md)"),
     )
 }  # fmt: skip
 

@@ -13,7 +13,7 @@ jitter (mean |second difference| of the joints, mm/frame^2; the ground truth's o
 
 Usage::
 
-    python scripts/eval_temporal_refine.py [--model shrec14] [--sequences 40] [--json OUT.json]
+    python scripts/eval_temporal_refine.py [--model temporal_refiner] [--sequences 40] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -66,7 +66,8 @@ def metrics(est: np.ndarray, gt: np.ndarray) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="shrec14", help="gesture network with a pose block")
+    ap.add_argument("--model", default="temporal_refiner",
+                    help="temporal_refiner (shipped), shrec14 / shrec28 (a gesture network's pose block) or a .pt")
     ap.add_argument("--sequences", type=int, default=40)
     ap.add_argument("--noise", type=float, default=4.0, help="iid joint noise sigma, mm")
     ap.add_argument("--shift", type=float, default=3.0, help="per-frame whole-hand shift sigma (x/y), mm")

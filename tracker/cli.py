@@ -163,9 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="detect gestures on every hand as they happen (and pinch / grab): shrec14 (default: "
                           "the 14 SHREC'17 gestures), shrec28, a checkpoint .pt or your own gesture set .npz "
                           "(python -m models.gestures enrol); events go to the export, streams and view")  # fmt: skip
-    trk.add_argument("--temporal-refine", nargs="?", const="shrec14", metavar="MODEL",
-                     help="refine the 3D joints causally with the gesture network's pose block (default "
-                          "network shrec14; measured against One Euro in the README)")  # fmt: skip
+    trk.add_argument("--temporal-refine", nargs="?", const="temporal_refiner", metavar="MODEL",
+                     help="refine the 3D joints causally with an HTT pose block (default: the shipped "
+                          "temporal_refiner; measured against One Euro in the README)")  # fmt: skip
     trk.add_argument("--grip", action="store_true",
                      help="pinch / grab state of every hand (no model; on with --gestures)")  # fmt: skip
     trk.add_argument("--fusion", choices=("ransac", "dlt", "learned"),

@@ -129,11 +129,21 @@ class OnlineDetector:
             timestamp: seconds; frames with a timestamp not after the last one are ignored.
             joints: ``(21, 3)`` mm, NaN = missing.
         """
+        if not self.add(frame, timestamp, joints):
+            return []
+        wins = self.windows()
+        scores = self.recognizer.window_scores([(j, d) for _, j, d in wins]) if wins else None
+        return self.decide(wins, scores)
+
+    def add(self, frame: int, timestamp: float, joints: np.ndarray) -> bool:
+        """The first half of :meth:`push`: add one frame; True when a look is due now (then call
+        :meth:`windows`, score them, and :meth:`decide`). Lets a caller score the windows of many
+        detectors in one batch (:class:`tracker.post.gestures.GestureStage`)."""
         j = np.asarray(joints, np.float64)
         if j.shape != (NUM_JOINTS, 3):
             raise ValueError(f"joints must be ({NUM_JOINTS}, 3), got {j.shape}")
         if self._times and timestamp <= self._times[-1]:
-            return []
+            return False
         self._frames.append(int(frame))
         self._times.append(float(timestamp))
         self._joints.append(j)
@@ -143,9 +153,9 @@ class OnlineDetector:
             self._joints.popleft()
         self._since_hop += 1
         if self._since_hop < self.config.hop:
-            return []
+            return False
         self._since_hop = 0
-        return self._step()
+        return True
 
     def flush(self) -> list[GestureEvent]:
         """End of stream: emit the pending gesture, if any."""
@@ -153,8 +163,8 @@ class OnlineDetector:
             return []
         return [self._emit()]
 
-    def _windows(self) -> list[tuple[int, np.ndarray, float]]:
-        """Candidate windows: (start index, clip joints, duration)."""
+    def windows(self) -> list[tuple[int, np.ndarray, float]]:
+        """The windows to score now: (start index in the history, clip joints, duration s)."""
         c = self.config
         times = np.asarray(self._times)
         joints = np.stack(self._joints)
@@ -172,12 +182,12 @@ class OnlineDetector:
             out.append((a, resample(seq, np.linspace(times[a], times[-1], CLIP_FRAMES)), max(times[-1] - times[a], period)))
         return out
 
-    def _step(self) -> list[GestureEvent]:
+    def decide(self, wins: list[tuple[int, np.ndarray, float]], p: np.ndarray | None) -> list[GestureEvent]:
+        """The second half of :meth:`push`: the :meth:`windows` and their ``window_scores`` ``(W, C)``
+        (None when there were none) -> the events completed now."""
         events: list[GestureEvent] = []
-        wins = self._windows()
         best = None
         if wins:
-            p = self.recognizer.window_scores([(j, d) for _, j, d in wins])
             k = p.argmax(axis=1)
             score = p[np.arange(len(wins)), k]
             good = [i for i in range(len(wins)) if score[i] >= self.config.threshold]

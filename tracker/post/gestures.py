@@ -3,7 +3,7 @@
 Each track ``(view, track_id)`` gets its own causal :class:`~models.gestures.online.OnlineDetector`
 fed with the hand's joints (``joints_world`` for a rig, else ``joints_3d``; mm) at the frame's
 timestamp; all detectors share one recogniser (``shrec14``, ``shrec28``, a checkpoint or a custom
-gesture set). When a detector completes a gesture, the event (:class:`~tracker.core.structures.GestureEvent`,
+gesture set), and the windows of every hand due on a frame are scored in one batch. When a detector completes a gesture, the event (:class:`~tracker.core.structures.GestureEvent`,
 frames are the stream's frame indices) is set as :attr:`HandPose.gesture` on that frame's hand: one
 frame per gesture, the end of the gesture plus the detector's settling delay (``settle_hops`` x
 ``hop`` frames). A track that ends loses its pending gesture (it was never completed in view).
@@ -68,22 +68,30 @@ class GestureStage:
         live = {(h.view, h.track_id) for h in hands}
         for key in [k for k in self._detectors if k not in live]:
             del self._detectors[key]
-        out = []
-        for hand in hands:
+        due: list[tuple[int, OnlineDetector, list]] = []  # (hand index, detector, its windows)
+        for i, hand in enumerate(hands):
             joints = hand.joints_world if hand.joints_world is not None else hand.joints_3d
             if joints is None or hand.track_id < 0:
-                out.append(hand)
                 continue
             det = self._detectors.get((hand.view, hand.track_id))
             if det is None:
                 det = self._detectors[(hand.view, hand.track_id)] = OnlineDetector(self.recognizer, self.config)
-            events = det.push(frameset.index, frameset.timestamp, joints)
+            if det.add(frameset.index, frameset.timestamp, joints):
+                due.append((i, det, det.windows()))
+        if not due:
+            return hands
+        clips = [(j, d) for _, _, wins in due for _, j, d in wins]
+        scores = self.recognizer.window_scores(clips) if clips else None  # every hand's windows, one batch
+        out = list(hands)
+        start = 0
+        for i, det, wins in due:
+            events = det.decide(wins, None if scores is None else scores[start : start + len(wins)])
+            start += len(wins)
             if events:
                 event = max(events, key=lambda e: e.score)
-                log.info("track %d: %s (%.2f), frames %d-%d", hand.track_id, event.label, event.score,
+                log.info("track %d: %s (%.2f), frames %d-%d", hands[i].track_id, event.label, event.score,
                          event.start_frame, event.end_frame)  # fmt: skip
-                hand = hand.replace(gesture=event)
-            out.append(hand)
+                out[i] = hands[i].replace(gesture=event)
         return out
 
 

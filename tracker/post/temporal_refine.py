@@ -4,8 +4,10 @@ Per track ``(view, track_id)`` the stage keeps the last ``CLIP_FRAMES`` frames o
 camera frame) and their timestamps; every frame, all hands' windows go through the network in one
 batch and each hand's newest frame is replaced by the refined one
 (:func:`models.gestures.denoise.refine_last`: shape refined, root unchanged). Windows shorter than
-``min_frames`` (a new track) pass through. The network is the shipped gesture network
-(``shrec14``) or a checkpoint; it loads when the stage is built.
+``min_frames`` (a new track) pass through. The network is the shipped ``temporal_refiner`` (a
+causal pose block trained on the data engine's hands, :func:`models.gestures.denoise.train_refiner`),
+a gesture network's pose block (``shrec14`` / ``shrec28``) or a checkpoint; it loads when the stage
+is built.
 
 Measured against One Euro on generated sequences (``scripts/eval_temporal_refine.py``); the
 README's gesture section has the numbers and why it is not a default.
@@ -28,8 +30,8 @@ class TemporalRefineConfig:
     """The temporal refiner stage.
 
     Attributes:
-        model: the gesture network whose pose block refines (``shrec14``, ``shrec28`` or a
-            checkpoint ``.pt``); None = off.
+        model: the network whose pose block refines: ``temporal_refiner`` (the shipped refiner),
+            ``shrec14`` / ``shrec28`` (a gesture network's) or a checkpoint ``.pt``; None = off.
     """
 
     model: str | None = None
@@ -87,17 +89,18 @@ class TemporalRefiner:
         return out
 
 
-def temporal_refine_stage(model: str = "shrec14", device: str = "cpu") -> TemporalRefiner:
-    """The stage with the gesture network ``model`` (``shrec14``, ``shrec28`` or a checkpoint ``.pt``).
+def temporal_refine_stage(model: str = "temporal_refiner", device: str = "cpu") -> TemporalRefiner:
+    """The stage with the network ``model`` (:class:`TemporalRefineConfig`).
 
     Raises:
         ModelError: the network cannot be loaded or has no pose block (``--temporal-refine: ...``).
     """
     from models.gestures.recognizer import ClassRecognizer, load_recognizer
+    from models.registry import load_pretrained
     from tracker.core.errors import ModelError
 
     try:
-        rec = load_recognizer(model, device)
+        rec = load_pretrained(model, device) if model == "temporal_refiner" else load_recognizer(model, device)
     except ModelError as exc:
         raise ModelError(f"--temporal-refine: {exc}") from exc
     if not isinstance(rec, ClassRecognizer) or rec.model.pose_head is None:
