@@ -52,8 +52,8 @@ class OnlineConfig:
         history_s: how much of the stream is kept (>= the longest window).
     """
 
-    windows_s: tuple[float, ...] = (0.6, 1.0, 1.5, 2.2, 3.0)
-    hop: int = 3
+    windows_s: tuple[float, ...] = (0.7, 1.2, 2.0, 3.0)
+    hop: int = 4
     threshold: float = 0.6
     min_motion: float = 0.12
     min_coverage: float = 0.7
