@@ -8,6 +8,9 @@ Rows (the shipped ``gestures_shrec14`` network, CPU):
   so the time of each run of ``hop`` frames is divided by ``hop`` (the amortised cost per frame);
   the goal is <= 1 ms per frame on 2 cores. Baseline: the LiteRT landmark stage on one demo frame
   (what every frame costs anyway).
+* ``temporal_refine_2_hands``: per frame, the ``--temporal-refine`` stage (the shipped
+  ``temporal_refiner``, one 32-frame window per hand, both hands in one batch) on the same stream.
+  Baseline: the One Euro smoothing stage it can replace, same hands.
 * ``gesture_classify_clip``: one whole-sequence clip classified (``ClassRecognizer.classify``, batch 1):
   the latency of ``python -m models.gestures predict`` per sequence. Baseline: the same, 32 clips
   per call, per clip.
@@ -101,6 +104,24 @@ def main() -> int:
                    goal_ms=GOAL_MS)  # fmt: skip
     r1["mean_ms"] = float(np.mean(per_frame))
     r1["goal_met"] = r1["mean_ms"] <= GOAL_MS
+    from tracker.post.one_euro import SMOOTHING_PRESETS
+    from tracker.post.smoothing import TemporalSmoother
+    from tracker.post.temporal_refine import temporal_refine_stage
+
+    def stage_ms(stage_obj) -> list[float]:  # noqa: ANN001
+        out = []
+        for i in range(len(stream)):
+            fs = FrameSet.single(Frame(image, i / 30.0, i, cam))
+            hands = [HandPose(np.zeros((21, 2)), np.ones(21), i / 30.0, joints_3d=stream[i, h], track_id=h)
+                     for h in range(2)]  # fmt: skip
+            t0 = time.perf_counter()
+            stage_obj(fs, hands)
+            out.append((time.perf_counter() - t0) * 1e3)
+        return out[32:]  # once the windows are full
+
+    r3 = timed_row("temporal_refine_2_hands", stage_ms(temporal_refine_stage()), "one_euro_2_hands",
+                   stage_ms(TemporalSmoother(SMOOTHING_PRESETS["medium"])),
+                   what="--temporal-refine vs One Euro smoothing, 2 hands, per frame")  # fmt: skip
     seqs = [GestureSequence(stream[: 60 + k, 0], np.arange(60 + k) / 30.0) for k in range(32)]
     one = time_calls(lambda: rec.classify(seqs[:1]), args.reps)
     many = [t / 32 for t in time_calls(lambda: rec.probabilities([clip_joints(s) for s in seqs]), max(args.reps // 4, 3))]
@@ -111,7 +132,7 @@ def main() -> int:
     meta = torch.load(shipped_path("gestures_shrec14"), map_location="cpu", weights_only=True).get("meta", {})
     machine = machine_info(frames=args.frames, reps=args.reps, training_seconds=meta.get("seconds"),
                            training_device=meta.get("device"), training_steps=meta.get("steps"))  # fmt: skip
-    results = [r1, r2]
+    results = [r1, r3, r2]
     if args.json:
         print_json(machine, results)
         return 0

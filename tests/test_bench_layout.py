@@ -36,7 +36,8 @@ CASES = [
     pytest.param("io.py", ["--quick"], ["loop_record_lossless", "loop_record_jpeg90", "record_lossless_demo",
                                         "record_jpeg90_demo", "record_lossless_rgbd", "record_jpeg90_rgbd",
                                         "websocket_latency", "osc_latency"], id="io", marks=pytest.mark.slow),
-    pytest.param("gestures.py", ["--frames", "60", "--reps", "3"], ["gesture_online_2_hands", "gesture_classify_clip"],
+    pytest.param("gestures.py", ["--frames", "60", "--reps", "3"], ["gesture_online_2_hands", "gesture_classify_clip",
+                                                                 "temporal_refine_2_hands"],
                  id="gestures", marks=pytest.mark.slow),
 ]  # fmt: skip
 

@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(python -m models.gestures enrol); events go to the export, streams and view")  # fmt: skip
     trk.add_argument("--temporal-refine", nargs="?", const="temporal_refiner", metavar="MODEL",
                      help="refine the 3D joints causally with an HTT pose block (default: the shipped "
-                          "temporal_refiner; measured against One Euro in the README)")  # fmt: skip
+                          "temporal_refiner) instead of One Euro smoothing (unless --smoothing is given too); "
+                          "measured against One Euro in the README")  # fmt: skip
     trk.add_argument("--grip", action="store_true",
                      help="pinch / grab state of every hand (no model; on with --gestures)")  # fmt: skip
     trk.add_argument("--fusion", choices=("ransac", "dlt", "learned"),
@@ -255,6 +256,8 @@ def config_from_args(args: argparse.Namespace) -> TrackerConfig:
         changes["gestures.model"] = given["gestures"]
     if "temporal_refine" in given:
         changes["temporal_refine.model"] = given["temporal_refine"]
+        if "smoothing" not in given:  # refiner + One Euro lags: worse than either alone (README)
+            changes["smoothing"] = None
     if given.get("grip"):
         changes["grip.enabled"] = True
     if given.get("no_view"):

@@ -12,10 +12,11 @@ one batch. A window is a *candidate* for its best class when
   that gesture, the network's "none" class and, for a custom gesture set, the similarity to the
   prototypes taken into account) reaches ``threshold``.
 
-Candidates of the same label are merged while they keep coming; an event is emitted (causally) when
-the label's candidates stop for ``settle_hops`` hops or another label takes over, with the window of
-its highest score (start and end frame). After an event, windows that start before its end are
-ignored (one motion, one event).
+The best candidate so far is *pending*; a better-scoring candidate (of any label) replaces it. When
+no better one has come for ``settle_hops`` hops (the scores peaked), the pending candidate is
+emitted (causally) as the event, with its window's start and end frame. After an event, windows that
+start before its end are ignored, and nothing is a candidate until the hand pauses (its last
+``rest_s`` move less than ``rest_motion``) or ``refractory_s`` has passed: one motion, one event.
 
 Joints: mm, camera frame (OpenCV axes), 21 joints, NaN = missing. Frames are the caller's indices;
 times in seconds.
@@ -48,8 +49,11 @@ class OnlineConfig:
         threshold: minimum class probability of a candidate.
         min_motion: minimum motion extent (hand sizes) of a candidate window.
         min_coverage: fraction of a window's frames that must hold the hand.
-        settle_hops: hops without a candidate of the pending label before it is emitted.
+        settle_hops: hops without a better candidate before the pending one is emitted.
         history_s: how much of the stream is kept (>= the longest window).
+        rest_s, rest_motion: after an event, no candidate until the last ``rest_s`` s move less
+            than ``rest_motion`` hand sizes (the hand paused: the gesture is over) ...
+        refractory_s: ... or this long after the event's end (gestures done back to back).
     """
 
     windows_s: tuple[float, ...] = (0.7, 1.2, 2.0, 3.0)
@@ -59,6 +63,9 @@ class OnlineConfig:
     min_coverage: float = 0.7
     settle_hops: int = 3
     history_s: float = 3.5
+    rest_s: float = 0.4
+    rest_motion: float = 0.05
+    refractory_s: float = 1.5
 
     def __post_init__(self) -> None:
         if not self.windows_s or min(self.windows_s) <= 0:
@@ -111,6 +118,7 @@ class OnlineDetector:
         self._since_hop = 0
         self._pending: _Pending | None = None
         self._blocked_until = -np.inf  # windows starting before this time are ignored (after an event)
+        self._refractory = False  # after an event, until the hand pauses
 
     def reset(self) -> None:
         """Forget the stream."""
@@ -120,6 +128,7 @@ class OnlineDetector:
         self._since_hop = 0
         self._pending = None
         self._blocked_until = -np.inf
+        self._refractory = False
 
     def push(self, frame: int, timestamp: float, joints: np.ndarray) -> list[GestureEvent]:
         """Add one frame; returns the events completed now (usually none).
@@ -170,7 +179,13 @@ class OnlineDetector:
         joints = np.stack(self._joints)
         present = np.isfinite(joints).all(axis=-1).any(axis=-1)
         period = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 30.0
-        out = []
+        out: list[tuple[int, np.ndarray, float]] = []
+        if self._refractory:  # after an event: wait for the hand to pause (or refractory_s to pass)
+            a = int(np.searchsorted(times, times[-1] - c.rest_s - 1e-9))
+            if motion_extent(joints[a:]) < c.rest_motion or times[-1] - self._blocked_until > c.refractory_s:
+                self._refractory = False
+            else:
+                return out
         for w in c.windows_s:
             t0 = times[-1] - w
             if t0 < times[0] - period / 2 or t0 < self._blocked_until:
@@ -195,17 +210,13 @@ class OnlineDetector:
                 i = max(good, key=lambda i: score[i])
                 a = wins[i][0]
                 best = (int(k[i]), float(score[i]), self._frames[a], self._frames[-1], self._times[a], self._times[-1])
+        if best is not None and (self._pending is None or best[1] > self._pending.score):
+            self._pending = _Pending(*best)  # a new peak, of any label
+            return events
         if self._pending is not None:
-            if best is not None and best[0] == self._pending.label:
-                if best[1] >= self._pending.score:
-                    self._pending = _Pending(*best)
-                self._pending.quiet = 0
-                return events
             self._pending.quiet += 1
-            if best is not None or self._pending.quiet >= self.config.settle_hops:
+            if self._pending.quiet >= self.config.settle_hops:
                 events.append(self._emit())
-        if best is not None and self._pending is None and best[4] >= self._blocked_until:
-            self._pending = _Pending(*best)
         return events
 
     def _emit(self) -> GestureEvent:
@@ -215,6 +226,7 @@ class OnlineDetector:
         ev = GestureEvent(self.recognizer.names[p.label], p.score, p.start_frame, p.end_frame, p.start_time,
                           p.end_time)  # fmt: skip
         self._blocked_until = ev.end_time
+        self._refractory = True
         return ev
 
 

@@ -39,6 +39,7 @@ SHIPPED: dict[str, tuple[type, int | tuple[int, int]]] = {
     "prior_mp21": (PosePrior, (21, 19)),
     "gestures_shrec14": (ClassRecognizer, 337_518),
     "gestures_shrec28": (ClassRecognizer, 338_876),
+    "temporal_refiner": (ClassRecognizer, 258_304),
 }
 
 #: A file of another kind for each name (the loader must refuse it, not crash later).
@@ -54,6 +55,7 @@ WRONG_KIND = {
     "prior_mp21": "refiner_mp21",
     "gestures_shrec14": "refiner_mp21",
     "gestures_shrec28": "hamuco",
+    "temporal_refiner": "refpoint",
 }
 
 
@@ -88,7 +90,8 @@ def test_every_shipped_checkpoint_loads(name: str, device: str) -> None:
         assert isinstance(out, np.ndarray) and out.shape == x.shape and np.isfinite(out).all()
         return
     if isinstance(model, ClassRecognizer):
-        assert not model.model.training and model.num_classes == int(name.removeprefix("gestures_shrec"))
+        assert not model.model.training
+        assert model.num_classes == (1 if name == "temporal_refiner" else int(name.removeprefix("gestures_shrec")))
         clip = np.random.default_rng(0).normal(0, 40, (32, 21, 3)) + [0, 0, 500]
         p = model.probabilities([(clip, 1.0)])
         assert p.shape == (1, model.num_classes) and np.isfinite(p).all()
