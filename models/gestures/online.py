@@ -5,6 +5,8 @@ window into a clip (:mod:`models.gestures.features`) and scores all of them with
 one batch. A window is a *candidate* for its best class when
 
 * enough of it is there (``min_coverage`` of its frames have the hand),
+* it holds a whole motion: the hand is slower at both ends of the window than ``edge_ratio`` x its
+  peak speed in it (from rest to rest; a part of a gesture is not a candidate),
 * the hand moved during it: its motion extent (:func:`motion_extent`: how far the joints move
   around their mean positions, in hand sizes; sensor jitter of a few mm barely counts, unlike a
   speed) reaches ``min_motion``, so an idle or resting hand never fires, and
@@ -54,6 +56,9 @@ class OnlineConfig:
         rest_s, rest_motion: after an event, no candidate until the last ``rest_s`` s move less
             than ``rest_motion`` hand sizes (the hand paused: the gesture is over) ...
         refractory_s: ... or this long after the event's end (gestures done back to back).
+        edge_s, edge_ratio: a window is a candidate only when the hand is slower over its first and
+            its last ``edge_s`` s than ``edge_ratio`` x its peak speed in the window: the window
+            holds a whole gesture, from rest to rest, not a part of one (None: off).
     """
 
     windows_s: tuple[float, ...] = (0.7, 1.2, 2.0, 3.0)
@@ -61,11 +66,13 @@ class OnlineConfig:
     threshold: float = 0.6
     min_motion: float = 0.12
     min_coverage: float = 0.7
-    settle_hops: int = 3
+    settle_hops: int = 5
     history_s: float = 3.5
     rest_s: float = 0.4
     rest_motion: float = 0.05
-    refractory_s: float = 1.5
+    refractory_s: float = 3.0
+    edge_s: float = 0.2
+    edge_ratio: float | None = 0.5
 
     def __post_init__(self) -> None:
         if not self.windows_s or min(self.windows_s) <= 0:
@@ -88,6 +95,23 @@ def motion_extent(joints: np.ndarray) -> float:
         rms = np.sqrt(np.nanmean(np.sum(dev**2, axis=-1), axis=0))  # (21,)
     rms = rms[np.isfinite(rms)]
     return float(np.mean(rms)) / hand_size(joints) if len(rms) else 0.0
+
+
+def _rests_at_edges(joints: np.ndarray, times: np.ndarray, edge_s: float, ratio: float) -> bool:
+    """Whether the hand's mean joint speed over the first and the last ``edge_s`` of the window is
+    below ``ratio`` x its peak (over ~0.1 s) in the window."""
+    if len(joints) < 4:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        speed = np.nanmean(np.linalg.norm(np.diff(joints, axis=0), axis=-1), axis=1) / np.diff(times)
+    speed = np.nan_to_num(speed)
+    k = max(1, int(round(0.1 / max(float(np.median(np.diff(times))), 1e-3))))
+    smooth = np.convolve(speed, np.ones(k) / k, mode="same")
+    t = times[1:]
+    head, tail = smooth[t <= t[0] + edge_s], smooth[t >= t[-1] - edge_s]
+    peak = smooth.max()
+    return peak > 0 and head.mean() < ratio * peak and tail.mean() < ratio * peak
 
 
 @dataclass
@@ -192,6 +216,8 @@ class OnlineDetector:
                 continue
             a = int(np.searchsorted(times, t0 - 1e-9))
             if present[a:].mean() < c.min_coverage or motion_extent(joints[a:]) < c.min_motion:
+                continue
+            if c.edge_ratio is not None and not _rests_at_edges(joints[a:], times[a:], c.edge_s, c.edge_ratio):
                 continue
             seq = GestureSequence(joints[a:], times[a:])
             out.append((a, resample(seq, np.linspace(times[a], times[-1], CLIP_FRAMES)), max(times[-1] - times[a], period)))
