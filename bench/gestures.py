@@ -122,7 +122,8 @@ def main() -> int:
     r3 = timed_row("temporal_refine_2_hands", stage_ms(temporal_refine_stage()), "one_euro_2_hands",
                    stage_ms(TemporalSmoother(SMOOTHING_PRESETS["medium"])),
                    what="--temporal-refine vs One Euro smoothing, 2 hands, per frame")  # fmt: skip
-    seqs = [GestureSequence(stream[: 60 + k, 0], np.arange(60 + k) / 30.0) for k in range(32)]
+    n0 = max(8, min(60, len(stream) - 32))  # 2-s clips (shorter with a short --frames)
+    seqs = [GestureSequence(stream[: n0 + k, 0], np.arange(n0 + k) / 30.0) for k in range(32)]
     one = time_calls(lambda: rec.classify(seqs[:1]), args.reps)
     many = [t / 32 for t in time_calls(lambda: rec.probabilities([clip_joints(s) for s in seqs]), max(args.reps // 4, 3))]
     r2 = timed_row("gesture_classify_clip", one, "classify_clip_in_batch_of_32", many,
