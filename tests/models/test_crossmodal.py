@@ -140,3 +140,24 @@ def test_save_and_load_with_weights_only():
     again.load_state_dict(ck["model"])
     x = _inputs(2, net.config)
     torch.testing.assert_close(again(**x)["pose"], net(**x)["pose"])
+
+
+def test_paired_samples_from_a_rendered_clip_with_the_real_landmarker():
+    """One generated clip through LiteRT MediaPipe: every sample's shapes, and targets that rebuild the
+    true joints (pose x size + palm centre)."""
+    from models.crossmodal_data import CrossModalDataConfig, hand_targets, make_clip_samples
+    from tracker.stages.landmarks import LandmarkConfig
+    from tracker.stages.litert import LiteRTHands
+
+    cfg = CrossModalDataConfig(crop=48, points=128, cloud_points=64, frames=4)
+    samples, missed = make_clip_samples(4, lambda: LiteRTHands(LandmarkConfig(backend="litert", max_hands=1)), cfg)
+    assert len(samples) + missed == 4 and samples
+    for s in samples:
+        assert s["image"].shape == (48, 48, 3) and s["image"].dtype == np.uint8
+        assert s["landmarks"].shape == (LANDMARK_FEATURES,) and np.isfinite(s["landmarks"]).all()
+        assert s["points"].shape == (128, 3) and s["cloud"].shape == (64, 3)
+        assert np.abs(s["points"]).max() <= 1.26 and np.abs(s["cloud"]).max() <= 1.26  # inside the 250 mm cube
+        pose, log_size, root = hand_targets(s["joints_cam"].astype(np.float64))
+        np.testing.assert_allclose(pose, s["pose"], atol=1e-5)
+        np.testing.assert_allclose(s["pose"] * np.exp(s["log_size"]) + root, s["joints_cam"], atol=1e-2)
+        assert 40 < np.exp(s["log_size"]) < 140  # a hand size in mm

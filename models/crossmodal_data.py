@@ -1,0 +1,186 @@
+"""Paired RGB + depth training data for the cross-modal model (:mod:`models.crossmodal`), with the REAL
+MediaPipe hand models run on the rendered RGB.
+
+One sample = one frame of a single-view data-engine scene (:mod:`models.synthetic`: random hand
+shape, skin tone, pose and action, viewpoint, background wall; sensor-like depth noise), rendered in
+colour and depth. The rendered frames of a short clip (``frames`` frames) go through a detector
+(:class:`tracker.stages.litert.LiteRTHands` in tracking mode, as the live pipeline runs it, a new
+detector per clip), so the inputs carry a real detector's errors; a frame where it finds no hand is
+skipped (and counted). For the detected hand:
+
+* ``image`` ``(crop, crop, 3)`` uint8: the square around MediaPipe's 2D landmarks (1.4x their extent),
+  resized;
+* ``landmarks`` ``(LANDMARK_FEATURES,)``: MediaPipe's 2D landmarks in that square's [0, 1]
+  coordinates, its world landmarks in metres, presence and left-hand probability;
+* ``points`` ``(points, 3)``: depth readings of the hand region around the reference point
+  (:func:`models.depth_crop.reference_from_joints`, seeded by MediaPipe's 2D landmarks), a 250 mm
+  cube, ``(p - ref) / POINT_SCALE_MM``, sampled to a fixed count (with repeats when fewer);
+* targets: ``pose`` ``(21, 3)`` true joints relative to the palm centre (mean of the wrist and the
+  four finger MCPs) in hand sizes (mean wrist -> finger-MCP distance), ``log_size`` (mm),
+  ``cloud`` ``(cloud_points, 3)`` the true hand surface (the renderer's hand mask, noise-free depth of
+  the same frame) in the points' frame; and for evaluation ``joints_cam`` (21, 3) mm, ``ref`` (3,) mm,
+  ``mp_local`` (21, 3) mm (MediaPipe's own world landmarks, the baseline).
+
+Seeds: training from 0, validation from :data:`VAL_SEED_BASE`; never the seeds of
+``assets/synth_eval``. Shards are ``.npz`` under ``checkpoints/`` (never committed).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.crossmodal import LANDMARK_FEATURES, POINT_SCALE_MM
+
+__all__ = ["CrossModalDataConfig", "VAL_SEED_BASE", "PALM", "hand_targets", "make_clip_samples", "generate_shard",
+           "load_shards"]  # fmt: skip
+
+log = logging.getLogger(__name__)
+
+VAL_SEED_BASE = 5_000_000
+PALM = [0, 5, 9, 13, 17]
+
+
+@dataclass(frozen=True)
+class CrossModalDataConfig:
+    """Sizes of a sample (module docstring)."""
+
+    crop: int = 96
+    points: int = 512
+    cloud_points: int = 256
+    frames: int = 6
+    cube_mm: float = 250.0
+
+
+def hand_targets(joints_mm: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """``(pose (21, 3) relative to the palm centre in hand sizes, log hand size (mm), palm centre (3,) mm)``."""
+    root = joints_mm[PALM].mean(axis=0)
+    size = float(np.linalg.norm(joints_mm[[5, 9, 13, 17]] - joints_mm[0], axis=1).mean())
+    return (joints_mm - root) / size, float(np.log(size)), root
+
+
+def _square(uv: np.ndarray, scale: float = 1.4) -> tuple[float, float, float]:
+    lo, hi = np.nanmin(uv, axis=0), np.nanmax(uv, axis=0)
+    centre = (lo + hi) / 2
+    side = float(max(hi - lo) * scale) + 8.0
+    return float(centre[0] - side / 2), float(centre[1] - side / 2), side
+
+
+def _crop(image: np.ndarray, x0: float, y0: float, side: float, size: int) -> np.ndarray:
+    import cv2
+
+    m = np.array([[size / side, 0.0, -x0 * size / side], [0.0, size / side, -y0 * size / side]])
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+
+
+def _region_points(depth: np.ndarray, intr, ref: np.ndarray, cube_mm: float) -> np.ndarray:  # noqa: ANN001
+    """Camera-frame points (mm) of the depth readings inside the cube around ``ref``."""
+    half = cube_mm / 2
+    corners = np.array([[ref[0] + sx * half, ref[1] + sy * half, max(ref[2] - half, 1.0)]
+                        for sx in (-1, 1) for sy in (-1, 1)])  # fmt: skip
+    uv = intr.project(corners)
+    h, w = depth.shape
+    c0, c1 = int(max(0, np.floor(uv[:, 0].min()))), int(min(w, np.ceil(uv[:, 0].max())))
+    r0, r1 = int(max(0, np.floor(uv[:, 1].min()))), int(min(h, np.ceil(uv[:, 1].max())))
+    if c1 <= c0 or r1 <= r0:
+        return np.zeros((0, 3))
+    z = depth[r0:r1, c0:c1].astype(np.float64)
+    rows, cols = np.nonzero((z > 0) & (np.abs(z - ref[2]) <= half))
+    pts = intr.unproject(np.stack([cols + c0 + 0.5, rows + r0 + 0.5], axis=1), z[rows, cols])
+    return pts[(np.abs(pts[:, :2] - ref[:2]) <= half).all(axis=1)]
+
+
+def _sample(points: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return points[rng.choice(len(points), n, replace=len(points) < n)]
+
+
+def make_clip_samples(seed: int, detector_factory, config: CrossModalDataConfig = CrossModalDataConfig()
+                      ) -> tuple[list[dict[str, np.ndarray]], int]:  # noqa: ANN001  # fmt: skip
+    """The samples of one clip (module docstring) and the number of frames without a detection."""
+    from models.depth_crop import reference_from_joints
+    from models.render import RenderConfig
+    from models.synthetic import SENSOR_LIKE, SceneConfig, render_view, sample_scene
+
+    scene = sample_scene(seed, SceneConfig(num_frames=config.frames, layout="single"))
+    cam = scene.cameras[0]
+    intr = cam.intrinsics
+    rng = np.random.default_rng([seed, 0xC3])
+    detector = detector_factory()
+    out, missed = [], 0
+    try:
+        for t in range(config.frames):
+            r = render_view(scene, t, 0, SENSOR_LIKE)
+            hands = detector.detect(r.rgb, t / 30.0)
+            if not hands:
+                missed += 1
+                continue
+            hand = max(hands, key=lambda h: h.score)
+            uv = hand.joints_2d
+            ref = reference_from_joints(r.depth, intr, uv)
+            if ref is None or hand.joints_local is None:
+                missed += 1
+                continue
+            pts = _region_points(r.depth, intr, ref, config.cube_mm)
+            clean = render_view(scene, t, 0, RenderConfig()) if len(pts) >= 32 else None
+            if clean is None:
+                missed += 1
+                continue
+            surf_mask = (clean.mask == 1) & (clean.depth > 0)
+            rows, cols = np.nonzero(surf_mask)
+            surface = intr.unproject(np.stack([cols + 0.5, rows + 0.5], axis=1), clean.depth[rows, cols].astype(float))
+            surface = surface[(np.abs(surface - ref) <= config.cube_mm / 2).all(axis=1)]  # the hand, not the arm
+            if len(surface) < 32:
+                missed += 1
+                continue
+            x0, y0, side = _square(uv)
+            lm = np.concatenate([((uv - [x0, y0]) / side).reshape(-1), (hand.joints_local / 1000.0).reshape(-1),
+                                 [hand.score, hand.handedness_score if hand.handedness == "left" else
+                                  1.0 - hand.handedness_score]])  # fmt: skip
+            joints = r.joints_cam[0]
+            pose, log_size, _ = hand_targets(joints)
+            out.append({
+                "image": _crop(r.rgb, x0, y0, side, config.crop),
+                "landmarks": lm.astype(np.float32),
+                "points": ((_sample(pts, config.points, rng) - ref) / POINT_SCALE_MM).astype(np.float32),
+                "cloud": ((_sample(surface, config.cloud_points, rng) - ref) / POINT_SCALE_MM).astype(np.float32),
+                "pose": pose.astype(np.float32), "log_size": np.float32(log_size),
+                "joints_cam": joints.astype(np.float32), "ref": ref.astype(np.float32),
+                "mp_local": np.asarray(hand.joints_local, np.float32),
+            })  # fmt: skip
+    finally:
+        close = getattr(detector, "close", None)
+        if close is not None:
+            close()
+    assert all(s["landmarks"].shape == (LANDMARK_FEATURES,) for s in out)
+    return out, missed
+
+
+def generate_shard(path: str | Path, seeds: range, detector_factory, config: CrossModalDataConfig = CrossModalDataConfig()
+                   ) -> dict:  # noqa: ANN001  # fmt: skip
+    """Samples of the clips of ``seeds`` -> one ``.npz`` (arrays stacked per key); returns counts."""
+    samples, missed = [], 0
+    for s in seeds:
+        got, m = make_clip_samples(s, detector_factory, config)
+        samples += got
+        missed += m
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {k: np.stack([x[k] for x in samples]) for k in samples[0]} if samples else {}
+    tmp = path.with_name(path.name + ".partial.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+    return {"samples": len(samples), "missed": missed, "frames": len(seeds) * config.frames}
+
+
+def load_shards(folder: str | Path, pattern: str = "*.npz") -> dict[str, np.ndarray]:
+    """Every shard of ``folder`` concatenated."""
+    files = sorted(Path(folder).glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no cross-modal data shards in {folder}; make them with scripts/train_crossmodal.py")
+    parts = [dict(np.load(f)) for f in files]
+    parts = [p for p in parts if p]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
