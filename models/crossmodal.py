@@ -48,6 +48,7 @@ __all__ = [
     "CloudDecoder",
     "LANDMARK_FEATURES",
     "POINT_SCALE_MM",
+    "mediapipe_pose",
     "kl_normal",
     "kl_standard",
     "product_of_experts",
@@ -76,6 +77,9 @@ class CrossModalConfig:
         point_channels: widths of PointNet's shared per-point MLP.
         cloud_points: points of the decoded cloud.
         alignment: ``none``, ``kl`` or ``poe`` (module docstring).
+        residual: with RGB inputs, the decoded pose is a correction added to MediaPipe's own world
+            landmarks (normalised like the target: :func:`mediapipe_pose`), so the network starts
+            from MediaPipe's answer and learns what to change.
     """
 
     latent: int = 64
@@ -85,6 +89,7 @@ class CrossModalConfig:
     point_channels: tuple[int, ...] = (64, 128, 256)
     cloud_points: int = 256
     alignment: Alignment = "poe"
+    residual: bool = True
 
     def __post_init__(self) -> None:
         if self.alignment not in ("none", "kl", "poe"):
@@ -193,6 +198,15 @@ class CloudDecoder(nn.Module):
         return self.net(z).view(-1, self.m, 3)
 
 
+def mediapipe_pose(landmarks: torch.Tensor) -> torch.Tensor:
+    """MediaPipe's world landmarks from the landmark features ``(B, LANDMARK_FEATURES)`` as a pose like
+    the decoder's ``(B, 21, 3)``: relative to the palm centre (wrist and finger MCPs), in hand sizes."""
+    j = landmarks[:, NUM_JOINTS * 2 : NUM_JOINTS * 5].reshape(-1, NUM_JOINTS, 3)
+    root = j[:, [0, 5, 9, 13, 17]].mean(dim=1, keepdim=True)
+    size = (j[:, [5, 9, 13, 17]] - j[:, :1]).norm(dim=-1).mean(dim=1).clamp_min(1e-6)
+    return (j - root) / size[:, None, None]
+
+
 def kl_normal(mu1: torch.Tensor, logvar1: torch.Tensor, mu2: torch.Tensor, logvar2: torch.Tensor) -> torch.Tensor:
     """``KL(N(mu1, var1) || N(mu2, var2))`` of diagonal Gaussians, summed over the last dimension."""
     return 0.5 * (logvar2 - logvar1 + (logvar1.exp() + (mu1 - mu2) ** 2) / logvar2.exp() - 1.0).sum(-1)
@@ -288,6 +302,11 @@ class CrossModal(nn.Module):
         out["z"] = z
         out["pose"], out["log_size"] = self.pose(z)
         out["cloud"] = self.cloud(z)
+        if self.config.residual and landmarks is not None:
+            base = mediapipe_pose(landmarks)
+            out["pose"] = out["pose"] + base
+            if "rgb_pose" in out:
+                out["rgb_pose"] = out["rgb_pose"] + base
         return out
 
 

@@ -161,3 +161,29 @@ def test_paired_samples_from_a_rendered_clip_with_the_real_landmarker():
         np.testing.assert_allclose(pose, s["pose"], atol=1e-5)
         np.testing.assert_allclose(s["pose"] * np.exp(s["log_size"]) + root, s["joints_cam"], atol=1e-2)
         assert 40 < np.exp(s["log_size"]) < 140  # a hand size in mm
+
+
+def test_residual_pose_starts_from_mediapipes_landmarks():
+    """``mediapipe_pose`` normalises the world landmarks like the training targets; with ``residual``
+    the decoded pose is MediaPipe's plus the decoder's correction."""
+    from models.crossmodal import mediapipe_pose
+    from models.crossmodal_data import hand_targets
+
+    rng = np.random.default_rng(0)
+    local_mm = rng.normal(0, 40, (2, NUM_JOINTS, 3))
+    lm = np.concatenate([rng.random((2, 42)), local_mm.reshape(2, -1) / 1000.0, rng.random((2, 2))], axis=1)
+    got = mediapipe_pose(torch.tensor(lm, dtype=torch.float64)).numpy()
+    for k in range(2):
+        np.testing.assert_allclose(got[k], hand_targets(local_mm[k])[0], atol=1e-9)
+    c = CrossModalConfig(latent=8, crop=0, hidden=32, point_channels=(8,), cloud_points=16)
+    torch.manual_seed(0)
+    with_res, without = CrossModal(c).eval(), CrossModal(dataclasses_replace(c, residual=False)).eval()
+    without.load_state_dict(with_res.state_dict())
+    x = torch.tensor(lm, dtype=torch.float32)
+    torch.testing.assert_close(with_res(landmarks=x)["pose"], without(landmarks=x)["pose"] + mediapipe_pose(x))
+
+
+def dataclasses_replace(obj, **kw):  # noqa: ANN001, ANN201
+    import dataclasses
+
+    return dataclasses.replace(obj, **kw)
