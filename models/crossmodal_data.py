@@ -35,8 +35,8 @@ import numpy as np
 
 from models.crossmodal import LANDMARK_FEATURES, POINT_SCALE_MM
 
-__all__ = ["CrossModalDataConfig", "VAL_SEED_BASE", "PALM", "hand_targets", "make_clip_samples", "generate_shard",
-           "load_shards"]  # fmt: skip
+__all__ = ["CrossModalDataConfig", "VAL_SEED_BASE", "PALM", "hand_targets", "crop_box", "crop_image",
+           "landmark_features", "make_clip_samples", "generate_shard", "load_shards"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +62,29 @@ def hand_targets(joints_mm: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     return (joints_mm - root) / size, float(np.log(size)), root
 
 
-def _square(uv: np.ndarray, scale: float = 1.4) -> tuple[float, float, float]:
+def crop_box(uv: np.ndarray, scale: float = 1.4) -> tuple[float, float, float]:
+    """The square crop around a hand's 2D landmarks ``(21, 2)`` px: ``(x0, y0, side)`` px."""
     lo, hi = np.nanmin(uv, axis=0), np.nanmax(uv, axis=0)
     centre = (lo + hi) / 2
     side = float(max(hi - lo) * scale) + 8.0
     return float(centre[0] - side / 2), float(centre[1] - side / 2), side
 
 
-def _crop(image: np.ndarray, x0: float, y0: float, side: float, size: int) -> np.ndarray:
+def landmark_features(uv: np.ndarray, local_mm: np.ndarray, presence: float, left_probability: float,
+                      box: tuple[float, float, float]) -> np.ndarray:  # fmt: skip
+    """The RGB encoder's landmark input ``(LANDMARK_FEATURES,)`` float32: MediaPipe's 2D landmarks in
+    the crop ``box``'s [0, 1] coordinates, its world landmarks (mm in, metres out), presence and the
+    probability that the hand is a left hand. The same for training data and the live stage."""
+    x0, y0, side = box
+    return np.concatenate([((np.asarray(uv) - [x0, y0]) / side).reshape(-1), (np.asarray(local_mm) / 1000.0).reshape(-1),
+                           [presence, left_probability]]).astype(np.float32)  # fmt: skip
+
+
+def crop_image(image: np.ndarray, box: tuple[float, float, float], size: int) -> np.ndarray:
+    """The square ``box`` (x0, y0, side px) of ``image`` resized to ``size`` px (black outside)."""
     import cv2
 
+    x0, y0, side = box
     m = np.array([[size / side, 0.0, -x0 * size / side], [0.0, size / side, -y0 * size / side]])
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
@@ -135,15 +148,14 @@ def make_clip_samples(seed: int, detector_factory, config: CrossModalDataConfig 
             if len(surface) < 32:
                 missed += 1
                 continue
-            x0, y0, side = _square(uv)
-            lm = np.concatenate([((uv - [x0, y0]) / side).reshape(-1), (hand.joints_local / 1000.0).reshape(-1),
-                                 [hand.score, hand.handedness_score if hand.handedness == "left" else
-                                  1.0 - hand.handedness_score]])  # fmt: skip
+            box = crop_box(uv)
+            left = hand.handedness_score if hand.handedness == "left" else 1.0 - hand.handedness_score
+            lm = landmark_features(uv, hand.joints_local, hand.score, left, box)
             joints = r.joints_cam[0]
             pose, log_size, _ = hand_targets(joints)
             out.append({
-                "image": _crop(r.rgb, x0, y0, side, config.crop),
-                "landmarks": lm.astype(np.float32),
+                "image": crop_image(r.rgb, box, config.crop),
+                "landmarks": lm,
                 "points": ((_sample(pts, config.points, rng) - ref) / POINT_SCALE_MM).astype(np.float32),
                 "cloud": ((_sample(surface, config.cloud_points, rng) - ref) / POINT_SCALE_MM).astype(np.float32),
                 "pose": pose.astype(np.float32), "log_size": np.float32(log_size),
