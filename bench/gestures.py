@@ -49,6 +49,23 @@ def two_hand_stream(frames: int, seed: int = 5) -> np.ndarray:
     return np.stack(hands, axis=1)
 
 
+def stage_ms(stage, stream: np.ndarray) -> list[float]:  # noqa: ANN001
+    """ms of ``stage`` on each frame of a two-hand ``stream`` ``(T, 2, 21, 3)`` (tracks 0 and 1, 30 fps)."""
+    from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
+
+    cam = Camera("bench", Intrinsics(500.0, 500.0, 320.0, 240.0, 640, 480))
+    image = np.zeros((2, 2, 3), np.uint8)
+    out = []
+    for i in range(len(stream)):
+        fs = FrameSet.single(Frame(image, i / 30.0, i, cam))
+        hands = [HandPose(np.zeros((21, 2)), np.ones(21), i / 30.0, joints_3d=stream[i, h], track_id=h)
+                 for h in range(stream.shape[1])]  # fmt: skip
+        t0 = time.perf_counter()
+        stage(fs, hands)
+        out.append((time.perf_counter() - t0) * 1e3)
+    return out
+
+
 def landmark_frame_times(reps: int) -> list[float]:
     """ms of the LiteRT landmark stage on the first demo frame (tracking mode: landmarks only)."""
     import cv2
@@ -79,23 +96,13 @@ def main() -> int:
     from models.gestures.features import clip_joints
     from models.gestures.recognizer import load_recognizer
     from models.gestures.sequences import GestureSequence
-    from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics
     from tracker.post.gestures import GestureStage
 
     rec = load_recognizer("shrec14", "cpu")
     stream = two_hand_stream(args.frames)
     stage = GestureStage(rec)
     hop = stage.config.hop
-    cam = Camera("bench", Intrinsics(500.0, 500.0, 320.0, 240.0, 640, 480))
-    image = np.zeros((2, 2, 3), np.uint8)
-    ticks = []
-    for i in range(len(stream)):
-        fs = FrameSet.single(Frame(image, i / 30.0, i, cam))
-        hands = [HandPose(np.zeros((21, 2)), np.ones(21), i / 30.0, joints_3d=stream[i, h], track_id=h)
-                 for h in range(2)]  # fmt: skip
-        t0 = time.perf_counter()
-        stage(fs, hands)
-        ticks.append((time.perf_counter() - t0) * 1e3)
+    ticks = stage_ms(stage, stream)
     ticks = ticks[30 - 30 % hop :]  # after the windows have filled, whole hop cycles
     per_frame = [sum(ticks[k : k + hop]) / hop for k in range(0, len(ticks) - hop + 1, hop)]
     base = landmark_frame_times(args.reps)
@@ -108,19 +115,8 @@ def main() -> int:
     from tracker.post.smoothing import TemporalSmoother
     from tracker.post.temporal_refine import temporal_refine_stage
 
-    def stage_ms(stage_obj) -> list[float]:  # noqa: ANN001
-        out = []
-        for i in range(len(stream)):
-            fs = FrameSet.single(Frame(image, i / 30.0, i, cam))
-            hands = [HandPose(np.zeros((21, 2)), np.ones(21), i / 30.0, joints_3d=stream[i, h], track_id=h)
-                     for h in range(2)]  # fmt: skip
-            t0 = time.perf_counter()
-            stage_obj(fs, hands)
-            out.append((time.perf_counter() - t0) * 1e3)
-        return out[32:]  # once the windows are full
-
-    r3 = timed_row("temporal_refine_2_hands", stage_ms(temporal_refine_stage()), "one_euro_2_hands",
-                   stage_ms(TemporalSmoother(SMOOTHING_PRESETS["medium"])),
+    r3 = timed_row("temporal_refine_2_hands", stage_ms(temporal_refine_stage(), stream)[32:], "one_euro_2_hands",
+                   stage_ms(TemporalSmoother(SMOOTHING_PRESETS["medium"]), stream)[32:],
                    what="--temporal-refine vs One Euro smoothing, 2 hands, per frame")  # fmt: skip
     n0 = max(8, min(60, len(stream) - 32))  # 2-s clips (shorter with a short --frames)
     seqs = [GestureSequence(stream[: n0 + k, 0], np.arange(n0 + k) / 30.0) for k in range(32)]

@@ -37,7 +37,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from tracker.core.joints import NUM_JOINTS
+from tracker.core.joints import KNUCKLES, NUM_JOINTS, PALM_ROOT
 
 __all__ = [
     "CrossModalConfig",
@@ -202,8 +202,8 @@ def mediapipe_pose(landmarks: torch.Tensor) -> torch.Tensor:
     """MediaPipe's world landmarks from the landmark features ``(B, LANDMARK_FEATURES)`` as a pose like
     the decoder's ``(B, 21, 3)``: relative to the palm centre (wrist and finger MCPs), in hand sizes."""
     j = landmarks[:, NUM_JOINTS * 2 : NUM_JOINTS * 5].reshape(-1, NUM_JOINTS, 3)
-    root = j[:, [0, 5, 9, 13, 17]].mean(dim=1, keepdim=True)
-    size = (j[:, [5, 9, 13, 17]] - j[:, :1]).norm(dim=-1).mean(dim=1).clamp_min(1e-6)
+    root = j[:, list(PALM_ROOT)].mean(dim=1, keepdim=True)
+    size = (j[:, list(KNUCKLES)] - j[:, :1]).norm(dim=-1).mean(dim=1).clamp_min(1e-6)
     return (j - root) / size[:, None, None]
 
 

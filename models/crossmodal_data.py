@@ -34,14 +34,14 @@ from pathlib import Path
 import numpy as np
 
 from models.crossmodal import LANDMARK_FEATURES, POINT_SCALE_MM
+from tracker.core.joints import KNUCKLES, PALM_ROOT
 
-__all__ = ["CrossModalDataConfig", "VAL_SEED_BASE", "PALM", "hand_targets", "crop_box", "crop_image",
+__all__ = ["CrossModalDataConfig", "VAL_SEED_BASE", "hand_targets", "crop_box", "crop_image",
            "landmark_features", "make_clip_samples", "generate_shard", "load_shards"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
 VAL_SEED_BASE = 5_000_000
-PALM = [0, 5, 9, 13, 17]
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ class CrossModalDataConfig:
 
 def hand_targets(joints_mm: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     """``(pose (21, 3) relative to the palm centre in hand sizes, log hand size (mm), palm centre (3,) mm)``."""
-    root = joints_mm[PALM].mean(axis=0)
-    size = float(np.linalg.norm(joints_mm[[5, 9, 13, 17]] - joints_mm[0], axis=1).mean())
+    root = joints_mm[list(PALM_ROOT)].mean(axis=0)
+    size = float(np.linalg.norm(joints_mm[list(KNUCKLES)] - joints_mm[0], axis=1).mean())
     return (joints_mm - root) / size, float(np.log(size)), root
 
 

@@ -28,13 +28,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.synthetic import SceneConfig, sample_scene  # noqa: E402
+from tracker.core.joints import PALM_ROOT  # noqa: E402
 from tracker.core.structures import Camera, Frame, FrameSet, HandPose, Intrinsics  # noqa: E402
 from tracker.post.one_euro import SMOOTHING_PRESETS  # noqa: E402
 from tracker.post.smoothing import TemporalSmoother  # noqa: E402
 from tracker.post.temporal_refine import temporal_refine_stage  # noqa: E402
 
 FPS = 30.0
-PALM = [0, 5, 9, 13, 17]
+PALM = list(PALM_ROOT)
 
 
 def _frameset(i: int) -> FrameSet:

@@ -100,10 +100,6 @@ class GestureSet:
         e = self.base.embed(clips) if embeddings is None else embeddings
         return _features(e, clips, self._s.desc_mean, self._s.desc_scale, self._s.descriptor_weight)
 
-    def similarities(self, clips: list[tuple[np.ndarray, float]]) -> np.ndarray:
-        """``(N, G)`` cosine similarity of each clip to each gesture's prototype."""
-        return self.features(clips) @ self._s.prototypes.T
-
     def probabilities(self, clips: list[tuple[np.ndarray, float]]) -> np.ndarray:
         p = self._scores(self.features(clips))
         return p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)

@@ -26,7 +26,7 @@ import numpy as np
 
 from models.gestures.features import CLIP_FRAMES, clip_features, clip_joints, normalise
 from models.gestures.sequences import GestureSequence, read_shrec, read_shrec_list, shrec_path
-from tracker.core.joints import NUM_JOINTS
+from tracker.core.joints import NUM_JOINTS, PALM_ROOT
 
 __all__ = ["Augment", "Example", "load_shrec", "subject_split", "augmented_clip", "make_batch", "SHREC_SUBJECTS",
            "SHREC_14", "SHREC_28", "BACKGROUND", "background_sequence", "background_examples"]  # fmt: skip
@@ -175,7 +175,7 @@ def _smooth_path(rng: np.random.Generator, frames: int, length_mm: float, smooth
 def _frame_shape(seq: GestureSequence, i: int) -> tuple[np.ndarray, np.ndarray]:
     """Frame ``i`` of ``seq`` as (root-relative joints (21, 3), root (3,)) mm."""
     j = seq.joints[i]
-    root = np.nanmean(j[[0, 5, 9, 13, 17]], axis=0)
+    root = np.nanmean(j[list(PALM_ROOT)], axis=0)
     return j - root, root
 
 
@@ -227,7 +227,7 @@ def background_sequence(examples: list[Example], rng: np.random.Generator, fps: 
         n2 = max(2, int(round(b.num_frames * rng.uniform(0.1, 0.25))))
         head = a.joints[-n1:]
         tail = b.joints[:n2]
-        shift = np.nanmean(head[-1, [0, 5, 9, 13, 17]], axis=0) - np.nanmean(tail[0, [0, 5, 9, 13, 17]], axis=0)
+        shift = np.nanmean(head[-1, list(PALM_ROOT)], axis=0) - np.nanmean(tail[0, list(PALM_ROOT)], axis=0)
         joints = np.concatenate([head, tail + shift])
     return GestureSequence(joints, np.arange(len(joints)) / fps, label=BACKGROUND, source="background")
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.gestures.sequences import GestureSequence, resample
-from tracker.core.joints import NUM_JOINTS, WRIST
+from tracker.core.joints import KNUCKLES, NUM_JOINTS, PALM_ROOT, WRIST
 
 __all__ = [
     "CLIP_FRAMES",
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 CLIP_FRAMES = 32
-PALM_JOINTS = (WRIST, 5, 9, 13, 17)  # wrist and the index, middle, ring, pinky MCPs
+PALM_JOINTS = PALM_ROOT  # wrist and the index, middle, ring, pinky MCPs
 DEFAULT_HAND_SIZE_MM = 85.0  # an adult hand's mean wrist -> MCP distance, used when it cannot be measured
 NUM_FEATURES = NUM_JOINTS * 3 * 2 + 3 * 2 + NUM_JOINTS + 1
 DESCRIPTOR_SIZE = NUM_JOINTS * 3 * 3 + 3
@@ -59,7 +59,7 @@ def clip_joints(seq: GestureSequence, start: float | None = None, end: float | N
 
 def hand_size(joints: np.ndarray) -> float:
     """Median over frames of the mean wrist -> finger-MCP distance (mm); the default where unmeasurable."""
-    d = np.linalg.norm(joints[:, [5, 9, 13, 17]] - joints[:, [WRIST]], axis=-1)  # (T, 4)
+    d = np.linalg.norm(joints[:, list(KNUCKLES)] - joints[:, [WRIST]], axis=-1)  # (T, 4)
     d = d[np.isfinite(d)]
     return float(np.median(d)) if len(d) else DEFAULT_HAND_SIZE_MM
 

@@ -18,6 +18,8 @@ __all__ = [
     "WRIST",
     "TIPS",
     "PALM",
+    "KNUCKLES",
+    "PALM_ROOT",
     "FREIHAND_TO_MP",
     "INTERHAND_TO_MP",
     "NYU_JOINT_NAMES",
@@ -61,6 +63,14 @@ TIPS: Final[tuple[int, ...]] = (4, 8, 12, 16, 20)
 
 #: Joints that move rigidly with the palm (wrist + the five finger roots); used for fitting.
 PALM: Final[tuple[int, ...]] = (0, 1, 5, 9, 13, 17)
+
+#: The MCP joints of the four fingers (index, middle, ring, pinky): wrist -> knuckle distances give
+#: a hand's size.
+KNUCKLES: Final[tuple[int, ...]] = tuple(FINGERS[f][0] for f in ("index", "middle", "ring", "pinky"))
+
+#: Wrist + the four knuckles: their mean is the palm centre that gesture clips, grip measures and
+#: the cross-modal model are made relative to.
+PALM_ROOT: Final[tuple[int, ...]] = (WRIST, *KNUCKLES)
 
 #: Kinematic parent of each joint (-1 for the wrist): every finger root hangs off the wrist.
 PARENTS: Final[tuple[int, ...]] = tuple(

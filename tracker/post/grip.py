@@ -21,13 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracker.core.errors import ConfigError
-from tracker.core.joints import FINGERS, TIPS, WRIST
+from tracker.core.joints import KNUCKLES, TIPS, WRIST
 from tracker.core.structures import FrameSet, Grip, HandPose
 
 __all__ = ["GripConfig", "GripStage", "grip_measures"]
 
 THUMB_TIP, INDEX_TIP = TIPS[0], TIPS[1]
-_MCP = tuple(FINGERS[f][0] for f in ("index", "middle", "ring", "pinky"))
+_MCP = KNUCKLES
 _TIPS = TIPS[1:]
 
 
