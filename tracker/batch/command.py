@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     for action in p._actions:  # argparse has no public way to hide an option it was given
         if action.dest in SINGLE_RUN_OPTIONS:
             action.help = argparse.SUPPRESS
-    p.add_argument("inputs", nargs="*", metavar="INPUT",
+    p.add_argument("inputs", nargs="*", metavar="INPUT", default=[],
                    help="a recording file, an image folder, a folder of recordings (searched recursively) or "
                         "a quoted glob pattern ('archive/**/*.mp4')")  # fmt: skip
     b = p.add_argument_group("batch")
