@@ -31,5 +31,5 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 # torch==2.13.0 there resolves to the CPU wheel here; a user with a GPU installs a CUDA build of
 # torch 2.13.0 into .venv first, which satisfies it.
 .venv/bin/python -m pip install -q -c constraints.txt --upgrade pip
-.venv/bin/python -m pip install -q -c constraints.txt -e ".[test,lsl]"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[test,lsl,ray]"
 echo "handtrack is set up in .venv"
