@@ -1,7 +1,8 @@
 """Benchmark: per-frame latency of the pose prior (+ the learned refiner when available), one hand, CPU.
 
-``prior_mp21`` is :meth:`models.prior.PosePrior.project` on one ``(21, 3)`` hand with confidences
-(what :class:`models.prior.PriorStage` runs per hand per frame); the baseline is a plain NumPy
+``prior_mp21`` is :meth:`models.prior.PosePrior.project` on one ``(21, 3)`` hand with confidences and
+its no-harm gate (:func:`models.refine_gate.evaluate_gate` against the shipped ``refine_gate_mp21``:
+what :class:`tracker.post.prior.PriorStage` runs per hand per frame); the baseline is a plain NumPy
 projection written here (centroid, Kabsch by ``np.linalg.svd``, ``B B^T`` projection, blend; no
 batching machinery), timed in the same run. ``refiner+prior`` adds the shipped refiner's
 (``models.load_pretrained("refiner_mp21")``) ``refine`` on the same hand when its checkpoint exists
@@ -23,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import machine_info, print_json, time_calls, timed_row  # noqa: E402
 from models.prior import PosePrior  # noqa: E402
+from models.refine_gate import evaluate_gate, shipped_gate  # noqa: E402
 from models.registry import load_pretrained  # noqa: E402
 
 
@@ -59,7 +61,12 @@ def main() -> None:
     # same maths when confidences are off (the reference has no confidence-weighted fit)
     np.testing.assert_allclose(prior.project(hand, None, s), _numpy_reference(prior, hand, np.zeros_like(conf), s), atol=1e-6)
     base = time_calls(lambda: _numpy_reference(prior, hand, conf, s), args.reps, warmup=20)
-    ours = time_calls(lambda: prior.project(hand, conf, s, 0.5), args.reps, warmup=20)
+    gate = shipped_gate("mp21")
+
+    def gated(x: np.ndarray) -> np.ndarray:
+        return prior.project(x, conf, s * evaluate_gate(x[None], gate).weight, 0.5)
+
+    ours = time_calls(lambda: gated(hand), args.reps, warmup=20)
     results = [timed_row("prior_mp21", ours, "numpy_reference", base)]
     try:
         refiner = load_pretrained("refiner_mp21")
@@ -67,7 +74,7 @@ def main() -> None:
         print(f"refiner unavailable ({type(e).__name__}: {e}); timing the prior only", file=sys.stderr)
     else:
         xyz = hand[None]
-        both = time_calls(lambda: prior.project(refiner.refine(xyz, conf[None])[0], conf, s, 0.5),
+        both = time_calls(lambda: gated(refiner.refine(xyz, conf[None])[0]),
                           max(args.reps // 4, 50), warmup=20)  # fmt: skip
         results.append(timed_row("refiner+prior_mp21", both, "numpy_reference", base))
     machine = machine_info(reps=args.reps)

@@ -35,7 +35,8 @@ import numpy as np
 
 from tracker.core.errors import HandtrackError
 
-__all__ = ["TemporalError", "segments", "window_average", "local_polynomial", "loo_score", "AUTO_WIDTHS"]
+__all__ = ["TemporalError", "segments", "window_average", "local_polynomial", "loo_score", "AUTO_WIDTHS",
+           "DEFAULT_MOTION_MM", "local_speed", "adaptive_local_polynomial"]
 
 #: Candidate half-widths (frames) of ``local_polynomial(..., half_width="auto")``.
 AUTO_WIDTHS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10)
@@ -203,3 +204,76 @@ def local_polynomial(x: np.ndarray, half_width: int | str = "auto", degree: int 
     if h == 0:
         return _apply_per_segment(x, cuts, jump, lambda seg: seg.copy())
     return _apply_per_segment(x, cuts, jump, lambda seg: _local_poly_segment(seg, h, degree)[0])
+
+
+#: Default motion budget of :func:`adaptive_local_polynomial`, mm: a frame is smoothed over at most
+#: as many frames on each side as the hand needs to move this far (chosen by
+#: ``scripts/eval_transfer.py``; see ``docs/postprocess_transfer.md``).
+DEFAULT_MOTION_MM = 6.0
+
+
+def local_speed(x: np.ndarray) -> np.ndarray:
+    """Per-frame speed of a sequence, mm per frame (unit of ``x`` per frame): ``(T,)``.
+
+    The mean over joints of the central difference ``|x[t+1] - x[t-1]| / 2`` (one-sided at the ends)
+    of the input averaged over ``±1`` frames (so that per-frame noise counts less than motion), then
+    the median over ``±2`` frames (one fast frame does not make its neighbours fast). Needs no
+    ground truth. A sequence of one frame has speed 0.
+    """
+    a = _check(x)
+    t = a.shape[0]
+    if t < 2:
+        return np.zeros(t)
+    flat = a.reshape(t, -1, a.shape[-1]) if a.ndim >= 3 else a.reshape(t, -1, 1)
+    pre = window_average(flat, 1)
+    step = np.gradient(pre, axis=0)  # central differences inside, one-sided at the ends
+    speed = np.linalg.norm(step, axis=-1).mean(axis=-1)
+    padded = np.pad(speed, 2, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, 5), axis=-1)
+
+
+def adaptive_local_polynomial(x: np.ndarray, motion_mm: float = DEFAULT_MOTION_MM, degree: int = 2,
+                              cuts: Sequence[int] = (), jump: float | None = None,
+                              widths: Sequence[int] = AUTO_WIDTHS) -> np.ndarray:
+    """Local polynomial smoothing whose width follows the motion of the sequence at hand.
+
+    Inside each segment (:func:`segments`), frame ``t`` gets half-width
+    ``h_t = max{h in widths : h * speed_t <= motion_mm}`` (0 when none: the frame is kept as it
+    is), where ``speed_t`` is :func:`local_speed` (mm/frame, of the input itself). A fast movement
+    therefore keeps its frames (a fixed filter would flatten it: ICVL's fast motion made every fixed
+    width hurt) and a slow stretch is smoothed over up to ``max(widths)`` frames on each side. The
+    width is local: one fast gesture does not stop the rest of the file from being smoothed (a
+    per-file width, as ``local_polynomial(..., "auto")``, is set by its noisiest or fastest part).
+
+    Args:
+        x: ``(T, J, 3)`` joints, mm.
+        motion_mm: how far (mm, mean over joints) the hand may move within one side of a window.
+        degree: polynomial degree of the local fits.
+        cuts, jump: segment boundaries, see :func:`segments`.
+        widths: candidate half-widths (frames).
+
+    Returns:
+        ``(T, J, 3)`` mm; lost (non-finite) frames stay NaN.
+
+    Raises:
+        TemporalError: ``motion_mm < 0`` or no candidate width.
+    """
+    if motion_mm < 0 or not widths:
+        raise TemporalError(f"need motion_mm >= 0 and at least one width, got {motion_mm}, {tuple(widths)}")
+    cand = sorted({int(h) for h in widths if int(h) > 0})
+
+    def smooth(seg: np.ndarray) -> np.ndarray:
+        n = len(seg)
+        if n < 3 or motion_mm == 0:
+            return seg.copy()
+        speed = local_speed(seg)
+        out = seg.copy()
+        chosen = np.zeros(n, dtype=int)
+        for h in cand:  # increasing: each frame ends with the widest width its motion allows
+            chosen[h * speed <= motion_mm] = h
+        for h in set(chosen.tolist()) - {0}:
+            fitted = _local_poly_segment(seg, h, degree)[0]
+            out[chosen == h] = fitted[chosen == h]
+        return out
+
+    return _apply_per_segment(x, cuts, jump, smooth)

@@ -87,15 +87,20 @@ def test_unknown_step_and_missing_file(tmp_path):
 
 
 class _Offset:
-    """A stand-in with the refiner's interface that is checked for being called: adds 1 mm to x."""
+    """A stand-in with the refiner's interface that is checked for being called: adds 1 mm to x in frame 0."""
 
     def refine(self, xyz, confidence=None):
-        return xyz + np.array([1.0, 0.0, 0.0])
+        out = xyz.copy()
+        out[0, :, 0] += 4.0
+        return out
 
 
 def test_refiner_step_uses_given_refiner():
     xyz = np.random.default_rng(0).normal(0, 30, (4, 14, 3)) + [0, 0, 500]
-    np.testing.assert_allclose(refine_xyz(xyz, "nyu", ("refiner",), refiner=_Offset()), xyz + [1, 0, 0])
+    out = refine_xyz(xyz, "nyu", ("refiner",), refiner=_Offset(), blend=1.0, gate=False, jump=None)
+    expected = xyz.copy()
+    expected[:, :, 0] += np.array([3.0, -1.0, -1.0, -1.0])[:, None]  # the correction, centred over the file
+    np.testing.assert_allclose(out, expected, atol=1e-9)
 
 
 @pytest.mark.skipif(not prediction_paths("nyu"), reason="NYU development data absent (../shared/data)")

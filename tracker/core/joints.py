@@ -14,6 +14,7 @@ __all__ = [
     "JOINT_INDEX",
     "PARENTS",
     "EDGES",
+    "RIGID_BONES",
     "FINGERS",
     "WRIST",
     "TIPS",
@@ -196,6 +197,17 @@ LAYOUT_JOINT_NAMES: Final[dict[str, tuple[str, ...]]] = {
     "interhand": tuple(JOINT_NAMES[INTERHAND_TO_MP.index(i)] for i in range(NUM_JOINTS)),
     "nyu": NYU_JOINT_NAMES,
     "icvl": ICVL_JOINT_NAMES,
+}
+
+#: Per layout, joint pairs whose distance does not change with the pose (bones of one rigid
+#: segment), for bone-length statistics. 21-joint layouts: the skeleton's :data:`EDGES`; NYU: the
+#: four finger tip-PIP segments, the thumb's two segments, the two wrist points and each of them to
+#: the palm point; ICVL: the two segments of every finger and palm-thumb root.
+RIGID_BONES: Final[dict[str, tuple[tuple[int, int], ...]]] = {
+    "mediapipe": EDGES,
+    "freihand": EDGES,
+    "nyu": ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (9, 10), (11, 12), (11, 13), (12, 13)),
+    "icvl": ((1, 2), (2, 3), (4, 5), (5, 6), (7, 8), (8, 9), (10, 11), (11, 12), (13, 14), (14, 15), (0, 1)),
 }
 
 #: Every layout's ``X_TO_MP`` table: for each MediaPipe joint, its index in the layout or -1.

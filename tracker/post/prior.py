@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.prior import PosePrior, PriorError
+from models.refine_gate import GateReference, evaluate_gate
 from tracker.core.joints import NUM_JOINTS
 from tracker.core.structures import FrameSet, HandPose
 
@@ -23,12 +24,17 @@ class PriorStage:
         prior: a prior of the 21-joint layout (e.g. ``models.load_pretrained("prior_mp21")``).
         strength: blend weight in [0, 1]; None = the prior's recommended one.
         confidence_gain: in [0, 1], see :meth:`PosePrior.project`.
+        gate: a 21-joint :class:`models.refine_gate.GateReference` (e.g.
+            ``models.refine_gate.shipped_gate("mp21")``), or None. With a gate, each hand's strength is
+            multiplied by its gate weight (hand size and bone proportions of that frame against the
+            prior's real training hands): a hand unlike them is left as it is.
 
     Raises:
         PriorError: the prior is not a 21-joint prior, or a parameter is out of range.
     """
 
-    def __init__(self, prior: PosePrior, strength: float | None = None, confidence_gain: float = 0.5) -> None:
+    def __init__(self, prior: PosePrior, strength: float | None = None, confidence_gain: float = 0.5,
+                 gate: GateReference | None = None) -> None:
         strength = prior.strength if strength is None else float(strength)
         if prior.num_joints != NUM_JOINTS:
             raise PriorError(f"the live pipeline needs a {NUM_JOINTS}-joint prior, got the {prior.layout!r} "
@@ -38,12 +44,16 @@ class PriorStage:
         self.prior = prior
         self.strength = strength
         self.confidence_gain = confidence_gain
+        self.gate = gate
 
     def _apply(self, joints: np.ndarray | None, confidence: np.ndarray, left: bool) -> np.ndarray | None:
         if joints is None or not np.isfinite(joints).all():
             return joints
+        strength = self.strength
+        if self.gate is not None and strength > 0:
+            strength *= evaluate_gate(joints[None], self.gate).weight  # bone lengths: mirror-free
         flip = np.array([-1.0, 1.0, 1.0]) if left else np.ones(3)  # the prior is of right hands: mirror x
-        return self.prior.project(joints * flip, confidence, self.strength, self.confidence_gain) * flip
+        return self.prior.project(joints * flip, confidence, strength, self.confidence_gain) * flip
 
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
         return [h.replace(joints_3d=self._apply(h.joints_3d, h.confidence, h.handedness == "left"),
