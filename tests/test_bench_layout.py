@@ -39,6 +39,8 @@ CASES = [
     pytest.param("gestures.py", ["--frames", "60", "--reps", "3"], ["gesture_online_2_hands", "gesture_classify_clip",
                                                                  "temporal_refine_2_hands"],
                  id="gestures", marks=pytest.mark.slow),
+    pytest.param("batch.py", ["--quick"], ["local_1_worker", "local_2_workers", "ray_1_worker", "ray_2_workers",
+                                           "ray_dispatch_per_input", "ray_startup"], id="batch", marks=pytest.mark.slow),
 ]  # fmt: skip
 
 
