@@ -254,3 +254,69 @@ def test_inputs_expand_and_get_unique_stable_names(archive: Path, tmp_path: Path
     assert [j.export.name for j in plan_jobs(found, tmp_path, "npz")] == names  # the same every run
     assert partial_path(tmp_path / "take.npz") == tmp_path / ".take.partial.npz"
     assert os.path.basename(jobs[0].export) == "broken.npz"
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` and whose command line is a multiprocessing worker's."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid and b"spawn_main" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker process through /proc")
+def test_a_worker_that_dies_fails_its_input_and_a_new_one_goes_on(archive: Path, tmp_path: Path) -> None:
+    """kill -9 of the local pool's worker while it tracks the demo: that input is failed (and its partial
+    export removed), a new worker does the next input, exit 10."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "tracker.batch", str(DEMO_VIDEO), str(archive / "stills"), "--output", str(out),
+               "--workers", "1"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        partial = partial_path(out / "demo.jsonl")
+        deadline = time.monotonic() + 120
+        while not (partial.is_file() and partial.stat().st_size > 0):  # the worker is tracking the demo
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.02)
+        (worker,) = _children(proc.pid)
+        os.kill(worker, signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == BatchExit.FAILED, err[-2000:]
+    manifest = read_manifest(out)
+    assert manifest[str(DEMO_VIDEO)]["status"] == "failed" and "worker process died" in manifest[str(DEMO_VIDEO)]["error"]
+    assert manifest[str(archive / "stills")]["status"] == "done"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "stills.jsonl"]
+
+
+def test_progress_shows_inputs_and_frames(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Two bars on a terminal (inputs, frames); a log line without one."""
+    import io
+    import logging
+
+    from tracker.batch.runner import BatchProgress
+    from tracker.batch.worker import Job, Outcome
+
+    jobs = [Job(i, f"in{i}.mp4", tmp_path / f"in{i}.jsonl") for i in range(3)]
+    stream = io.StringIO()
+    bar = BatchProgress(3, tty=True, stream=stream)
+    bar.update({0: 40, 1: 25})
+    bar.finished(jobs[0], Outcome("in0.mp4", "in0.jsonl", "done", frames=50))
+    bar.finished(jobs[2], Outcome("in2.mp4", "in2.jsonl", "failed", frames=3))
+    assert bar.frames == 50 + 25 + 3 and (bar.done, bar.failed) == (2, 1)
+    bar.close()
+    text = stream.getvalue()
+    assert "inputs" in text and "2/3" in text and "1 failed" in text and "frames" in text and "78" in text, text
+    caplog.set_level(logging.INFO, logger="handtrack")
+    line = BatchProgress(3, tty=False, interval_s=0.0)
+    line.finished(jobs[0], Outcome("in0.mp4", "in0.jsonl", "done", frames=50))
+    line.close()
+    assert "batch: 1/3 inputs (0 failed), 50 frames" in caplog.text

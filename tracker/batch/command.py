@@ -166,19 +166,28 @@ def _run(args: argparse.Namespace, config: TrackerConfig, jobs: list[Job], stder
          worker_log_level: int) -> int:  # fmt: skip
     """Start the engine, run the jobs with signal handling, report; returns the exit code."""
     log.info("batch: %d inputs -> %s (%s), engine %s", len(jobs), args.output, args.format, args.engine)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:  # a second Ctrl-C: stop waiting at once
+            raise KeyboardInterrupt
+        stop.set()
+
     workers = args.workers if args.workers is None else min(args.workers, len(jobs))
     engine = make_engine(args.engine, config, workers, args.address, args.gpus_per_worker, worker_log_level)
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # installed after the engine: ray.init() puts in a SIGTERM handler of its own
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = BatchProgress(len(jobs), tty=stderr_tty)
     try:
         with Manifest(args.output, engine.name) as manifest:
             summary = run_batch(jobs, engine, manifest, overwrite=args.overwrite, stop=stop, progress=progress)
     finally:
         progress.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        engine.close()
+        try:
+            engine.close()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     done, failed = summary.count("done"), summary.count("failed")
     rate = f"{done / summary.seconds:.2f} inputs/s, {summary.frames / summary.seconds:.1f} frames/s" \
         if summary.seconds > 0 else ""

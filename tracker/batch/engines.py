@@ -96,6 +96,8 @@ def _init_local(config: TrackerConfig, stop: Any, reports: Any, log_level: int) 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
+    reports.cancel_join_thread()  # a report not yet sent never holds up the process's exit
+
     def report(job: int, frames: int) -> None:
         reports.put_nowait((job, frames))
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tracker.batch.engines import Engine
-from tracker.batch.worker import Job, Outcome
+from tracker.batch.worker import Job, Outcome, partial_path
 from tracker.config import OutputConfig, TrackerConfig, override
 from tracker.core.errors import OutputError
 
@@ -220,10 +220,12 @@ class BatchSummary:
 
 
 def _outcome_of(future: Future[Outcome], job: Job) -> Outcome:
-    """The future's outcome; a worker that died (crash, lost node) makes a ``failed`` one."""
+    """The future's outcome; a worker that died (crash, lost node) makes a ``failed`` one, and its
+    partial export is removed here."""
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - BrokenProcessPool, RayActorError, ...: the worker is gone
+        partial_path(job.export).unlink(missing_ok=True)
         return Outcome(job.input, job.export.name, "failed", error=f"the worker process died while this input "
                        f"(or another one running beside it) was tracked: {type(exc).__name__}: {exc}",
                        error_type=type(exc).__name__, exit_code=1)  # fmt: skip
@@ -288,7 +290,8 @@ def run_batch(jobs: Sequence[Job], engine: Engine, manifest: Manifest, overwrite
                 summary.fatal = outcome
             if progress is not None:
                 progress.finished(job, outcome)
+        reports = engine.progress()  # read even without a display: the reports must not pile up
         if progress is not None and running:
-            progress.update({i: n for i, n in engine.progress().items() if i in {j.index for j in running.values()}})
+            progress.update({i: n for i, n in reports.items() if i in {j.index for j in running.values()}})
     summary.seconds = time.perf_counter() - t0
     return summary

@@ -82,7 +82,8 @@ class Outcome:
         seconds: wall time of the input in its worker, s (opening, tracking, writing).
         error: what went wrong (``failed``), else None.
         error_type: the exception's class name (``RecordingError``, ...), else None.
-        exit_code: the exit code a single run would have ended with for this error (``tracker.cli.Exit``).
+        exit_code: the exit code a single run would have ended with for this error (``tracker.cli.Exit``;
+            1 when the worker process died).
         fatal: the error comes from the configuration (:data:`FATAL_ERRORS`): the batch stops.
         worker: ``host:pid`` of the worker process.
     """
