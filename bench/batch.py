@@ -26,7 +26,7 @@ Rows (``median_ms`` / ``p95_ms`` over rounds):
 
 ``ratio`` = baseline / ours (> 1: ours is faster).
 
-    python bench/batch.py [--inputs 8] [--frames 30] [--rounds 2] [--json]
+    python bench/batch.py [--inputs 8] [--frames 30] [--rounds 2] [--threads N] [--json]
     python bench/batch.py --quick     # a layout check: 1 round, 3 inputs of 5 frames
 """
 
@@ -49,7 +49,7 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 
 from bench._common import machine_info, median_p95, print_json, row  # noqa: E402
 from tracker.batch import Manifest, batch_config, make_engine, plan_jobs, run_batch  # noqa: E402
-from tracker.config import TrackerConfig  # noqa: E402
+from tracker.config import TrackerConfig, override  # noqa: E402
 from tracker.io.sources import DEMO_VIDEO  # noqa: E402
 from tracker.runtime.quiet import quiet_native_logs  # noqa: E402
 
@@ -115,8 +115,10 @@ def run_once(inputs: list[str], out: Path, engine_name: str, workers: int, confi
             "total_s": total, "dispatch_s": steady / len(later) - sum(o.seconds for o in later) / len(later) / workers}  # fmt: skip
 
 
-def bench(inputs: list[str], rounds: int, folder: Path) -> list[dict[str, Any]]:
+def bench(inputs: list[str], rounds: int, folder: Path, threads: int | None = None) -> list[dict[str, Any]]:
     config = batch_config(TrackerConfig())
+    if threads is not None:
+        config = override(config, **{"landmarks.num_threads": threads})
     runs: dict[tuple[str, int], list[dict[str, Any]]] = {s: [] for s in SETTINGS}
     for r in range(rounds):
         for engine, workers in SETTINGS:
@@ -160,6 +162,8 @@ def main() -> int:
     ap.add_argument("--inputs", type=int, default=8, help="videos in the archive, >= 3 (default 8)")
     ap.add_argument("--frames", type=int, default=30, help="frames per video (default 30)")
     ap.add_argument("--rounds", type=int, default=2, help="alternating rounds of the four settings (default 2)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="LiteRT threads per model in each worker ([landmarks] num_threads; default: the config's, 2)")
     ap.add_argument("--quick", action="store_true", help="1 round, 3 inputs of 5 frames (a layout check)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = ap.parse_args()
@@ -177,14 +181,16 @@ def main() -> int:
     try:
         inputs = make_archive(folder, args.inputs, args.frames)
         with quiet_native_logs():  # TF Lite's start-up lines from every worker
-            results = bench(inputs, args.rounds, folder)
+            results = bench(inputs, args.rounds, folder, args.threads)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    machine = machine_info(inputs=args.inputs, frames_per_input=args.frames, rounds=args.rounds)
+    machine = machine_info(inputs=args.inputs, frames_per_input=args.frames, rounds=args.rounds,
+                           litert_threads=args.threads or TrackerConfig().landmarks.num_threads)
     if args.json:
         print_json(machine, results)
         return 0
-    print_table(results, f"{args.inputs} videos x {args.frames} frames (640x480, demo), {args.rounds} rounds; "
+    print_table(results, f"{args.inputs} videos x {args.frames} frames (640x480, demo), {args.rounds} rounds, "
+                         f"LiteRT threads {machine['litert_threads']}; "
                          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")  # fmt: skip
     return 0
 
