@@ -4,8 +4,9 @@ an image folder and a corrupt file.
 The numbers protected: every export of a batch is byte for byte the export of a single
 ``handtrack --source INPUT --no-view --export FILE`` run (also for the input a worker runs after
 another one, with its models kept); the manifest names the corrupt input as failed
-(``RecordingError``); exit codes 10 (some failed), 0, 2, 9, 130; a re-run touches no finished export,
-``--overwrite`` redoes every one; SIGTERM leaves no partial file and the next run resumes.
+(``RecordingError``); exit codes 10 (some failed), 0, 2, 6, 9, 130; a re-run touches no finished export,
+``--overwrite`` redoes every one; SIGTERM leaves no partial file and the next run resumes; a killed
+worker fails only its input.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tracker import cli
 from tracker.batch import BatchExit, expand_inputs, main, plan_jobs, read_manifest
 from tracker.batch.worker import partial_path
 from tracker.commands import main as handtrack
-from tracker.io.sources import DEMO_VIDEO
+from tracker.io.sources import DEMO_INTRINSICS, DEMO_VIDEO
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAMES = 10  # per video
@@ -136,14 +137,16 @@ def test_a_rerun_skips_done_inputs_and_overwrite_redoes_them(local_batch, archiv
 
 
 def test_all_good_inputs_exit_0_in_every_format(archive: Path, tmp_path: Path) -> None:
-    """CSV and NPZ go through the same writers: equal to single runs (NPZ: the same arrays)."""
+    """CSV and NPZ go through the same writers: equal to single runs (NPZ: the same arrays), with the same
+    options (a calibration file, one hand)."""
     inputs = [str(archive / "stills"), str(archive / "other.mp4")]
+    options = ["--max-hands", "1", "--calib", str(DEMO_INTRINSICS)]
     for fmt in ("csv", "npz"):
         out = tmp_path / fmt
-        assert main([*inputs, "--output", str(out), "--format", fmt, "--workers", "1", "--max-hands", "1"]) == 0
+        assert main([*inputs, "--output", str(out), "--format", fmt, "--workers", "1", *options]) == 0
         for item in inputs:
             single = tmp_path / f"single.{fmt}"
-            assert cli.main(["--source", item, "--no-view", "--export", str(single), "--max-hands", "1"]) == 0
+            assert cli.main(["--source", item, "--no-view", "--export", str(single), *options]) == 0
             batch = out / f"{Path(item).stem}.{fmt}"
             if fmt == "csv":
                 assert batch.read_bytes() == single.read_bytes()
@@ -185,13 +188,15 @@ def test_ray_missing_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, archive: 
 
 
 def test_handtrack_batch_and_refused_options(archive: Path, tmp_path: Path, capsys) -> None:
-    """``handtrack batch`` dispatches here; single-run options, no input and no --output are usage errors;
-    any other first argument is the tracker's own command line."""
+    """``handtrack batch`` dispatches here; single-run options, no input and no --output are usage errors, a
+    missing --calib file a calibration error, all before anything is created; any other first argument is
+    the tracker's own command line."""
     base = ["batch", str(archive / "stills"), "--output", str(tmp_path / "o")]
     assert handtrack([*base, "--source", "demo"]) == 2
     assert handtrack([*base, "--export", "x.jsonl", "--loop"]) == 2
     assert handtrack(["batch", "--output", str(tmp_path)]) == 2
     assert handtrack(["batch", str(archive)]) == 2
+    assert handtrack([*base, "--calib", str(tmp_path / "missing.json")]) == cli.Exit.CALIBRATION == 6
     assert not (tmp_path / "o").exists()
     assert handtrack(["--print-config", "--max-hands", "1"]) == 0
     assert "max_hands = 1" in capsys.readouterr().out

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING
 from tracker.batch.engines import ENGINES, make_engine
 from tracker.batch.inputs import FORMATS, expand_inputs, plan_jobs
 from tracker.batch.runner import MANIFEST_NAME, BatchProgress, BatchSummary, Manifest, batch_config, run_batch
+from tracker.batch.worker import Job, load_calibration
 from tracker.cli import Exit, build_parser as build_run_parser, config_from_args, exit_code
-from tracker.core.errors import CalibrationError, ConfigError, HandtrackError, OutputError
+from tracker.core.errors import ConfigError, HandtrackError, OutputError
 
 if TYPE_CHECKING:
-    from tracker.batch.worker import Job
     from tracker.config import TrackerConfig
 
 __all__ = ["BatchExit", "SINGLE_RUN_OPTIONS", "build_parser", "main"]
@@ -54,10 +54,12 @@ class BatchExit(enum.IntEnum):
 SINGLE_RUN_OPTIONS = ("source", "width", "height", "speed", "loop", "save_video", "export", "record",
                       "record_quality", "record_only", "osc", "websocket", "lsl")  # fmt: skip
 
-_EPILOG = ("exit codes: 0 every input exported; 10 some inputs failed (DIR/manifest.jsonl says which and why; "
-           "the others are exported); 130 Ctrl-C / SIGTERM (the manifest is up to date: run the same command "
-           "again to resume); an error that stops the whole batch exits with handtrack's code: 2 usage, 6 "
-           "calibration, 7 output folder, 8 CUDA, 9 model")  # fmt: skip
+_EPILOG = """exit codes:
+  0    every input exported (now or by an earlier run)
+  10   some inputs failed: DIR/manifest.jsonl says which and why (the others are exported)
+  130  Ctrl-C / SIGTERM: the manifest is up to date; run the same command again to resume
+  an error that stops the whole batch exits with handtrack's code: 2 usage (also Ray missing),
+  6 calibration, 7 output folder, 8 CUDA, 9 model"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,10 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     single-run options (:data:`SINGLE_RUN_OPTIONS`) are hidden from the help and refused by :func:`main`."""
     p = build_run_parser()
     p.prog = "handtrack batch"
-    p.description = ("Track hands in every input (video files, handtrack .mcap recordings, RealSense .bag/.db3 "
-                     "recordings, image folders, folders or glob patterns of them) with the options of handtrack "
-                     "and write one export per input to --output DIR, with a manifest (DIR/manifest.jsonl). "
-                     "Re-running skips the inputs already exported.")  # fmt: skip
+    p.description = ("Track hands in every INPUT (video files, handtrack .mcap recordings, RealSense .bag/.db3\n"
+                     "recordings, image folders, folders or glob patterns of them) with handtrack's options and\n"
+                     "write one export per input to --output DIR, with a manifest (DIR/manifest.jsonl).\n"
+                     "Running the same command again skips the inputs already exported.")
     p.epilog = _EPILOG
     for action in p._actions:  # argparse has no public way to hide an option it was given
         if action.dest in SINGLE_RUN_OPTIONS:
@@ -103,18 +105,6 @@ def _refuse_single_run_options(args: argparse.Namespace) -> None:
                           "export per input to --output DIR (--format jsonl|csv|npz)")  # fmt: skip
 
 
-def _check_calibration(path: Path | None) -> None:
-    """``--calib`` read once here, so that a bad file stops the batch before it starts (exit 6)."""
-    if path is None:
-        return
-    from tracker.io.intrinsics import load_intrinsics
-
-    try:
-        load_intrinsics(path)
-    except OSError as exc:
-        raise CalibrationError(f"calibration {path}: {exc}") from exc
-
-
 def _exit_of(summary: BatchSummary) -> int:
     if summary.fatal is not None:
         return summary.fatal.exit_code
@@ -142,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             return Exit.OK
         if not args.inputs or args.output is None:
             raise ConfigError("a batch needs INPUT arguments and --output DIR (handtrack batch --help)")
-        _check_calibration(config.source.calibration)
+        load_calibration(config.source.calibration)  # a bad --calib stops the batch before it starts (exit 6)
         inputs = expand_inputs(args.inputs)
         if not inputs:
             raise ConfigError(f"no inputs found in {' '.join(args.inputs)}")

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from tracker.core.structures import FrameResult, Intrinsics
     from tracker.runtime.pipeline import Pipeline
 
-__all__ = ["Job", "Outcome", "Status", "StopFlag", "BatchWorker", "partial_path", "FATAL_ERRORS"]
+__all__ = ["Job", "Outcome", "Status", "StopFlag", "BatchWorker", "partial_path", "load_calibration", "FATAL_ERRORS"]
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,22 @@ def partial_path(export: Path) -> Path:
     """The temporary name an export is written to: hidden, in the same folder (so the final rename is
     atomic), with the format's suffix kept (``clip.jsonl`` -> ``.clip.partial.jsonl``)."""
     return export.with_name(f".{export.stem}.partial{export.suffix}")
+
+
+def load_calibration(path: Path | None) -> Intrinsics | None:
+    """The intrinsics of ``--calib`` (None without one).
+
+    Raises:
+        CalibrationError: the file cannot be read or parsed.
+    """
+    if path is None:
+        return None
+    from tracker.io.intrinsics import load_intrinsics
+
+    try:
+        return load_intrinsics(path)
+    except OSError as exc:
+        raise CalibrationError(f"calibration {path}: {exc}") from exc
 
 
 class _Counter:
@@ -235,13 +251,7 @@ class BatchWorker:
             CalibrationError: the file cannot be read.
         """
         if self._intrinsics is None:
-            from tracker.io.intrinsics import load_intrinsics
-
-            path = self.config.source.calibration
-            try:
-                self._intrinsics = (load_intrinsics(path) if path else None,)
-            except OSError as exc:
-                raise CalibrationError(f"calibration {path}: {exc}") from exc
+            self._intrinsics = (load_calibration(self.config.source.calibration),)
         return self._intrinsics[0]
 
     def close(self) -> None:
