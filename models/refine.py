@@ -1,6 +1,6 @@
 """Post-process a depth-benchmark prediction file: learned refiner, pose prior, temporal filter.
 
-``python -m models.refine --dataset nyu|icvl --input PRED.txt[.gz] --output OUT.txt[.gz] --steps prior,temporal``
+``python -m models.refine --dataset nyu|icvl --input PRED.txt[.gz] --output OUT.txt[.gz] [--steps refiner,prior,temporal]``
 
 Reads a prediction file in the NYU / ICVL benchmark format (one frame per line, ``J x (u, v, d)``:
 pixels, pixels, mm; 14 joints for NYU, 16 for ICVL), converts it to 3D with the benchmark's
@@ -9,18 +9,27 @@ fixed order**, whatever order ``--steps`` names them in:
 
 1. ``refiner``: the learned masked-joint refiner (:mod:`models.refiner`, the shipped
    ``models.load_pretrained(f"refiner_{dataset}")``), per frame;
-2. ``prior``: projection onto the shipped PCA pose prior (``models/weights/prior_<dataset>.npz``,
-   :mod:`models.prior`) with its recommended blend weight, per frame;
-3. ``temporal``: an offline filter over the whole file (:mod:`models.temporal`): tricube local
-   quadratic regression with its width picked per file by leave-one-out CV (``--filter local``,
-   default) or the HANDS 2019 centred average ``±k`` (``--filter window``), cut at ``--cuts``, at
-   jumps larger than ``--jump`` mm and never across frames of different segments.
+2. ``prior``: a move towards the shipped PCA pose prior (``models/weights/prior_<dataset>.npz``,
+   :mod:`models.prior`), per frame;
+3. ``temporal``: an offline filter over the whole file (:mod:`models.temporal`): by default a local
+   quadratic fit whose width follows the file's own motion (``--filter adaptive``: fast frames are
+   left alone), or one leave-one-out width per file (``--filter local``), or the HANDS 2019
+   centred average ``±k`` (``--filter window``); cut at ``--cuts``, at jumps larger than ``--jump``
+   mm and never across frames of different segments.
+
+**No harm by construction** (:func:`run_steps`): within every segment the refiner's and the prior's
+corrections lose their mean over the segment's frames (a learned dataset-wide offset, such as the
+~4 mm that ICVL's development-part estimators share, cannot move a file), the refiner sees the
+segment scaled to the training hand size, and both steps are multiplied by a test-time gate
+(:mod:`models.refine_gate`: hand size, bone proportions, refined-vs-raw disagreement, against the
+shipped ``refine_gate_<dataset>.json``) that falls back to the input when it looks unlike the
+training data. The default steps and strengths (:data:`DEFAULTS`) are those that improved every
+published method in every block of ``scripts/eval_transfer.py``'s protocol.
 
 Per-frame steps come before the temporal one so that the filter averages frames that were already
 corrected one by one (a filter first would blur an outlier into its neighbours before the prior or
 refiner could see it); the refiner comes before the prior because it is trained on raw estimator
-outputs and the prior is a last, mild pull towards plausible poses. ``scripts/eval_postprocess.py``
-compares the orders on the fit part of the development split.
+outputs and the prior is a last, mild pull towards plausible poses.
 
 Then it converts back and writes the same format: same number of lines and joints, finite values,
 ``.gz``-compressed when the output name ends in ``.gz``. Any file length works (it needs no split,
@@ -93,11 +102,11 @@ class StepSettings:
 
 #: Defaults per data set, chosen by ``scripts/eval_transfer.py`` (``docs/postprocess_transfer.md``):
 #: among the settings that improve every method in every block of the development split's untouched
-#: tail (each block processed as its own file), the one with the lowest mean error. NYU: held-out
-#: (leave-one-method-out x leave-one-block-out) mean -2.9 %, per block -3.2 / -1.8 / -3.8 %; ICVL: -4.9 %,
-#: per block -5.7 / -4.0 / -5.0 % (every temporal width hurt ICVL more than it helped: no filter).
+#: tail (each block processed as its own file), the one with the lowest mean error. Held-out
+#: (leave-one-method-out x leave-one-block-out) estimates are in the README and the cards. ICVL: every
+#: temporal width hurt some method more than it helped: no filter.
 DEFAULTS: dict[str, StepSettings] = {
-    "nyu": StepSettings(("refiner", "prior", "temporal"), blend=0.25, strength=0.25, motion_mm=10.0),
+    "nyu": StepSettings(("refiner", "prior", "temporal"), blend=0.25, strength=0.25, motion_mm=16.0),
     "icvl": StepSettings(("refiner", "prior"), blend=0.5, strength=0.5, motion_mm=DEFAULT_MOTION_MM),
 }
 #: Steps run when ``--steps`` is not given (:data:`DEFAULTS`).

@@ -15,7 +15,7 @@ is chosen on the other blocks (no block worse in PA or camera error, then the lo
 scored on the held-out one. Prints Markdown; ``--out`` writes it; ``--write-gate`` writes the shipped
 ``models/weights/refine_gate_mp21.json`` from photos 0-139 (the shipped prior's fit photos).
 
-    python scripts/eval_live_post.py [--out docs/live_postprocess.md] [--write-gate]
+    python scripts/eval_live_post.py [--out docs/live_postprocess.md] [--write-gate] [--synthetic-only]
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=None, help="write the Markdown report here")
     ap.add_argument("--write-gate", action="store_true", help="write models/weights/refine_gate_mp21.json")
+    ap.add_argument("--synthetic-only", action="store_true",
+                    help="fit the fold priors on the synthetic poses alone (no real hand of this subject)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     root = data_root() / "realworld_rgb_hgcnn"
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     for b in range(BLOCKS):
         held = (idx >= edges[b]) & (idx < edges[b + 1])
         real_train = np.stack([s.hands[0].joints_3d for i, s in enumerate(samples) if not edges[b] <= i < edges[b + 1]])
-        prior = fit_prior(np.concatenate([synth, real_train]), "mediapipe", k=shipped.k - 1)
+        prior = fit_prior(synth if args.synthetic_only else np.concatenate([synth, real_train]), "mediapipe",
+                          k=shipped.k - 1)
         train_out = [h.joints_3d[None] for h, keep in zip(raw, ~held) if keep]  # bone lengths: mirror-free
         gate = calibrate_gate("mediapipe", real_train, train_out, source=f"fold {b}")
         for use_refiner, inputs in ((False, raw), (True, refined)):
@@ -104,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     base = table[(False, 0.0)]
     lines = ["# Live 21-joint stages on the real-photo development split (block folds)", "",
              f"Made by `python scripts/eval_live_post.py`: {len(found)}/{len(samples)} photos with a detected hand, "
-             f"{BLOCKS} contiguous blocks of photos; the prior and the gate refitted without the held-out block. "
+             f"{BLOCKS} contiguous blocks of photos; the prior ({'synthetic poses only' if args.synthetic_only else 'synthetic + real GT'}) "
+             "and the gate refitted without the held-out block. "
              "Mean joint error, mm: PA / root-relative / camera.", "",
              "| setting | " + " | ".join(f"block {b + 1} ({edges[b]}-{edges[b + 1] - 1})" for b in range(BLOCKS))
              + " | mean PA | mean camera |", "|---" + "|---:" * (BLOCKS + 2) + "|"]  # fmt: skip

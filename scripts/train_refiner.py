@@ -15,7 +15,9 @@ Data (NYU / ICVL development split, :mod:`models.benchmark_data`; nothing from i
   loss on synthetic samples. ``mp21``: synthetic poses only, uniformly random orientations;
 * **fine-tuning** maps every published method's fit-train predictions to the ground truth (all
   methods pooled, input confidence 1, a little extra input noise, the same random rotation / scale
-  applied to prediction and ground truth); ``--exclude`` leaves methods out (leave-one-out scores).
+  applied to prediction and ground truth); ``--exclude`` leaves methods out (leave-one-out scores);
+  ``--debias`` keeps each method's mean error per joint in its targets, so the network cannot learn
+  the offset the training subject's estimators share (what ``models.refine`` centres away anyway).
 
 Both stages augment with a random rotation about the root (up to 15 deg for the camera-frame
 layouts) and a hand-size scale. The blend factor is the largest of 0, 0.1, ..., 1 with the lowest
@@ -27,6 +29,7 @@ history), ``best.pt`` / ``final.pt`` (:func:`models.refiner.save_refiner` files)
 
     python scripts/train_refiner.py --layout nyu --stage pretrain --steps 3000
     python scripts/train_refiner.py --layout nyu --stage finetune --init pretrained --steps 1500 --ship
+    python scripts/train_refiner.py --layout nyu --stage finetune --init pretrained --debias --steps 600 --ship
     python scripts/train_refiner.py --layout nyu --stage finetune --init random --steps 1500
     python scripts/train_refiner.py --layout nyu --stage finetune --init pretrained --exclude V2V --steps 1500
     python scripts/train_refiner.py --layout mp21 --stage pretrain --steps 3000 --ship
@@ -317,7 +320,8 @@ def run(args: argparse.Namespace) -> Path:
     device = torch.device(args.device)
     layout = args.layout
     run_name = args.run or (args.stage if args.stage == "pretrain" else
-                            f"finetune_{args.init}" + (f"_no_{'_'.join(args.exclude)}" if args.exclude else ""))
+                            f"finetune_{args.init}" + ("_debias" if args.debias else "")
+                            + (f"_no_{'_'.join(args.exclude)}" if args.exclude else ""))
     out = Path(args.out) / f"refiner_{layout}" / run_name
     out.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(args.seed)
@@ -348,6 +352,10 @@ def run(args: argparse.Namespace) -> Path:
         methods = [m for m in data.preds if not any(e.lower() in m.lower() for e in args.exclude)]
         inputs = np.concatenate([data.preds[m][data.fit_train] for m in methods])
         targets = np.tile(data.gt[data.fit_train], (len(methods), 1, 1))
+        if args.debias:  # each method's mean error per joint stays in the target: no offset to learn
+            gt = data.gt[data.fit_train]
+            targets = targets + np.concatenate([np.broadcast_to((data.preds[m][data.fit_train] - gt).mean(axis=0), gt.shape)
+                                                for m in methods])  # fmt: skip
         pools = (torch.as_tensor(inputs, dtype=torch.float32), torch.as_tensor(targets, dtype=torch.float32))
         print(f"fine-tuning pairs: {len(inputs)} from {len(methods)} methods "
               f"(excluded: {sorted(set(data.preds) - set(methods)) or 'none'})", flush=True)
@@ -429,7 +437,7 @@ def run(args: argparse.Namespace) -> Path:
         "steps": args.steps, "batch": args.batch, "lr": args.lr, "seed": args.seed,
         "device": str(device), "torch": torch.__version__, "machine": platform.machine(),
         "threads": args.threads, "wall_s": round(time.monotonic() - t0, 1), "model": describe(net),
-        "excluded_methods": args.exclude,
+        "excluded_methods": args.exclude, "debias": bool(getattr(args, "debias", False)),
     }
     blend = 1.0
     if data is not None:
@@ -508,6 +516,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init", choices=("pretrained", "random"), default="pretrained",
                    help="fine-tuning start: the pre-trained run of this layout, or random weights")
     p.add_argument("--exclude", nargs="*", default=[], help="leave out methods whose name contains any of these")
+    p.add_argument("--debias", action="store_true",
+                   help="fine-tune towards GT + each method's mean error per joint (over its fit-train frames): "
+                        "the refiner learns frame-to-frame corrections, not the training subject's offset")
     p.add_argument("--run", default=None, help="run folder name (default from stage/init/exclude)")
     p.add_argument("--steps", type=int, default=3000)
     p.add_argument("--batch", type=int, default=256)

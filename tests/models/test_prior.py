@@ -184,3 +184,29 @@ def test_prior_stage_mirrors_left_hands():
                     joints_3d=x * flip, handedness="left")
     out = PriorStage(prior, strength=1.0)(FrameSet(frames=(), timestamp=0.0, index=0), [left])
     np.testing.assert_allclose(out[0].joints_3d, prior.project(x, np.zeros(NUM_JOINTS), 1.0, 0.5) * flip, atol=1e-9)
+
+
+@pytest.mark.parametrize("far", ["scale", "offset"])
+def test_prior_stage_gate_falls_back_far_from_its_training_hands(far):
+    """With a gate, a hand 1.6x the training size or with a constant 15 mm offset per joint is left as it
+    is; a hand like the training hands is still pulled towards the prior."""
+    from models.refine_gate import calibrate_gate
+
+    rng = np.random.default_rng(5)
+    base = rng.normal(0, 40, (NUM_JOINTS, 3))  # one rigid hand (fixed bone lengths), turned at random
+    poses = np.stack([base @ rotation(rng.normal(size=3), rng.uniform(0, np.pi)).T + [0, 0, 500] for _ in range(200)])
+    prior = fit_prior(poses + rng.normal(0, 3, poses.shape), "mediapipe", k=4)
+    gate = calibrate_gate("mediapipe", poses, [p[None] + rng.normal(0, 1, (1, NUM_JOINTS, 3)) for p in poses[:50]])
+    x = poses[7] + rng.normal(0, 1, poses[7].shape)
+    stage = PriorStage(prior, strength=1.0, gate=gate)
+    frames = FrameSet(frames=(), timestamp=0.0, index=0)
+
+    def run(joints: np.ndarray) -> np.ndarray:
+        hand = HandPose(joints_2d=np.zeros((NUM_JOINTS, 2)), confidence=np.zeros(NUM_JOINTS), timestamp=0.0,
+                        joints_3d=joints)
+        return stage(frames, [hand])[0].joints_3d
+
+    assert np.abs(run(x) - x).max() > 1.0
+    c = x.mean(axis=0)
+    bad = (x - c) * 1.6 + c if far == "scale" else x + rng.normal(0, 15.0, x.shape)
+    np.testing.assert_allclose(run(bad), bad, atol=1e-9)
