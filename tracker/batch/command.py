@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="workers, each with its own models (default: local, one per CPU core; ray, one per CPU of "
                         "the cluster, or per --gpus-per-worker GPUs)")  # fmt: skip
     b.add_argument("--address", metavar="ADDR", default=None,
-                   help="ray: the cluster to join (e.g. auto, or ray://HEAD:10001); default: a local Ray, or "
-                        "RAY_ADDRESS when set (as under ray job submit)")  # fmt: skip
+                   help="ray: the cluster to join (auto: the one this node belongs to, or HEAD:6379); default: "
+                        "RAY_ADDRESS when set (as under ray job submit), else a Ray started for this batch")  # fmt: skip
     b.add_argument("--gpus-per-worker", type=float, metavar="G", default=None,
                    help="ray: GPUs each worker asks for (0.5: two workers share a GPU); torch models run there")
     return p
@@ -164,7 +164,8 @@ def _run(args: argparse.Namespace, config: TrackerConfig, jobs: list[Job], stder
         stop.set()
 
     workers = args.workers if args.workers is None else min(args.workers, len(jobs))
-    engine = make_engine(args.engine, config, workers, args.address, args.gpus_per_worker, worker_log_level)
+    engine = make_engine(args.engine, config, workers, args.address, args.gpus_per_worker, worker_log_level,
+                         inputs=len(jobs))  # fmt: skip
     # installed after the engine: ray.init() puts in a SIGTERM handler of its own
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = BatchProgress(len(jobs), tty=stderr_tty)

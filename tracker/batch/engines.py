@@ -204,6 +204,7 @@ class RayEngine:
             joins ``RAY_ADDRESS``). A Ray already initialised in this process is used as it is.
         gpus_per_worker: GPUs each actor asks for (fractions share a GPU); None = no GPU.
         log_level: the actors' logging level; their logs reach this terminal only at DEBUG.
+        max_workers: the most actors started when ``workers`` is None (the number of inputs).
 
     Raises:
         ConfigError: Ray is not installed, or a bad ``workers`` / ``gpus_per_worker``.
@@ -212,7 +213,8 @@ class RayEngine:
     name = "ray"
 
     def __init__(self, config: TrackerConfig, workers: int | None = None, address: str | None = None,
-                 gpus_per_worker: float | None = None, log_level: int = logging.WARNING) -> None:  # fmt: skip
+                 gpus_per_worker: float | None = None, log_level: int = logging.WARNING,
+                 max_workers: int | None = None) -> None:  # fmt: skip
         try:
             import ray
         except ImportError as exc:
@@ -220,24 +222,38 @@ class RayEngine:
                               "(or use --engine local)") from exc  # fmt: skip
         if gpus_per_worker is not None and not gpus_per_worker > 0:
             raise ConfigError(f"--gpus-per-worker must be > 0, got {gpus_per_worker}")
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers must be >= 1, got {workers}")
         self._ray = ray
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
-            ray.init(address=address, include_dashboard=False, log_to_driver=log_level <= logging.DEBUG,
-                     logging_level=logging.WARNING)  # fmt: skip
+            options: dict[str, Any] = {"log_to_driver": log_level <= logging.DEBUG, "logging_level": logging.WARNING}
+            if address is None and not os.environ.get("RAY_ADDRESS"):  # a Ray of its own, for this batch only
+                options["include_dashboard"] = False
+                if workers is not None and workers > local_workers():  # as many as asked, like the local pool
+                    options["num_cpus"] = workers
+            ray.init(address=address, **options)
         elif address is not None:
             log.warning("Ray is already initialised in this process; --address %s is not used", address)
         if workers is None:
             resources = ray.cluster_resources()
             workers = int(resources.get("GPU", 0) // gpus_per_worker) if gpus_per_worker \
                 else int(resources.get("CPU", 1))
+            workers = min(workers, max_workers or workers)
+        offered = ray.cluster_resources()
         if workers < 1:
-            raise ConfigError(f"--workers must be >= 1 (the cluster offers {ray.cluster_resources()})")
+            if self._owns_ray:
+                ray.shutdown()
+            raise ConfigError(f"no worker fits on the cluster ({offered}): ask for --workers N or fewer "
+                              "--gpus-per-worker")  # fmt: skip
+        if workers > offered.get("CPU", 0):
+            log.warning("%d workers ask for a CPU each and the cluster has %g now: the others wait until CPUs are "
+                        "free (or added)", workers, offered.get("CPU", 0))  # fmt: skip
         self.workers = workers
-        options: dict[str, Any] = {"num_cpus": 1, "max_concurrency": 2}
+        actor_options: dict[str, Any] = {"num_cpus": 1, "max_concurrency": 2}
         if gpus_per_worker:
-            options["num_gpus"] = gpus_per_worker
-        self._new_actor = lambda: ray.remote(**options)(RayWorker).remote(config, log_level)
+            actor_options["num_gpus"] = gpus_per_worker
+        self._new_actor = lambda: ray.remote(**actor_options)(RayWorker).remote(config, log_level)
         self._actors = [self._new_actor() for _ in range(workers)]
         self._free = list(self._actors)
         self._running: dict[Future[Outcome], Any] = {}  # future -> its actor
@@ -297,8 +313,10 @@ class RayEngine:
 
 
 def make_engine(name: str, config: TrackerConfig, workers: int | None, address: str | None = None,
-                gpus_per_worker: float | None = None, log_level: int = logging.WARNING) -> Engine:  # fmt: skip
-    """The engine ``name`` (:data:`ENGINES`).
+                gpus_per_worker: float | None = None, log_level: int = logging.WARNING,
+                inputs: int | None = None) -> Engine:  # fmt: skip
+    """The engine ``name`` (:data:`ENGINES`) with ``workers`` workers (None: the engine's default, at
+    most ``inputs`` when given).
 
     Raises:
         ConfigError: an unknown engine, options of the Ray engine with ``local``, Ray missing.
@@ -306,7 +324,9 @@ def make_engine(name: str, config: TrackerConfig, workers: int | None, address: 
     if name == "local":
         if address is not None or gpus_per_worker is not None:
             raise ConfigError("--address and --gpus-per-worker are options of --engine ray")
-        return LocalEngine(config, workers or local_workers(), log_level)
+        if workers is None:
+            workers = min(local_workers(), inputs or local_workers())
+        return LocalEngine(config, workers, log_level)
     if name == "ray":
-        return RayEngine(config, workers, address, gpus_per_worker, log_level)
+        return RayEngine(config, workers, address, gpus_per_worker, log_level, inputs)
     raise ConfigError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
