@@ -160,13 +160,16 @@ def test_all_good_inputs_exit_0_in_every_format(archive: Path, tmp_path: Path) -
 # -------------------------------------------------------------------------------------------- ray engine
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_local():
-    """One local Ray instance for the session (2 CPUs, no dashboard); the engine uses it as it is."""
+    """One local Ray instance for this module (2 CPUs, no dashboard); the engine uses it as it is. Shut down
+    after the module, with the SIGTERM handler that ray.init() installs taken out again."""
     ray = pytest.importorskip("ray", reason="Ray is installed by scripts/setup.sh (the [ray] extra)")
+    sigterm = signal.getsignal(signal.SIGTERM)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+    signal.signal(signal.SIGTERM, sigterm)
 
 
 def test_ray_batch_equals_single_runs(ray_local, archive: Path, single_runs, tmp_path: Path) -> None:
