@@ -328,3 +328,21 @@ def test_progress_shows_inputs_and_frames(tmp_path: Path, caplog: pytest.LogCapt
     line.finished(jobs[0], Outcome("in0.mp4", "in0.jsonl", "done", frames=50))
     line.close()
     assert "batch: 1/3 inputs (0 failed), 50 frames" in caplog.text
+
+
+def test_recordings_rgbd_and_rig_equal_single_runs(archive: Path, tmp_path: Path) -> None:
+    """handtrack's own recordings: an RGB-D camera (the depth path) and a 2-camera rig (the rig pipeline, world
+    frame), run by one worker between image folders: each export equals its single run."""
+    for name, source in (("rgbd", "synthetic:2"), ("rig", "synthetic:3:desk:2")):
+        code = cli.main(["--source", source, "--no-view", "--record-only", "--record", str(tmp_path / f"{name}.mcap"),
+                         "--frames", "6"])  # fmt: skip
+        assert code == cli.Exit.OK
+    inputs = [str(tmp_path / "rgbd.mcap"), str(archive / "stills"), str(tmp_path / "rig.mcap")]
+    out = tmp_path / "out"
+    assert main([*inputs, "--output", str(out), "--workers", "1"]) == BatchExit.OK
+    for item in inputs:
+        single = tmp_path / "single.jsonl"
+        assert cli.main(["--source", item, "--no-view", "--export", str(single)]) == cli.Exit.OK
+        assert (out / f"{Path(item).stem}.jsonl").read_bytes() == single.read_bytes(), item
+    rig = [json.loads(line) for line in (out / "rig.jsonl").read_text().splitlines()]
+    assert len(rig) == 6 and any(h.get("joints_world") for f in rig for h in f["hands"])  # fused rig hands
