@@ -22,6 +22,10 @@ Filters:
   truth: independent per-frame noise is exactly what the left-out frame cannot predict), so a noisy
   estimator is smoothed more than a clean one.
 
+* :func:`adaptive_local_polynomial`: the same local fit with a half-width chosen **per frame** from
+  the sequence's own speed (:func:`local_speed`): at most ``motion_mm`` of motion on each side, so a
+  fast movement is kept and a slow stretch is smoothed (the default of ``python -m models.refine``).
+
 The causal (live) counterpart is the One Euro filter in :mod:`tracker.post.one_euro` /
 :class:`tracker.post.smoothing.TemporalSmoother`.
 """

@@ -4,6 +4,7 @@ import pytest
 from tracker.core.errors import ModelError
 from tracker.core.joints import NUM_JOINTS
 from models.prior import PosePrior, PriorError, choose_k_cv, fit_prior, kabsch_rotations
+from models.refine_gate import calibrate_gate
 from tracker.post.prior import PriorStage
 from tracker.core.structures import FrameSet, HandPose
 
@@ -164,7 +165,7 @@ def test_prior_stage_acts_on_3d_only():
     hand = HandPose(joints_2d=np.zeros((NUM_JOINTS, 2)), confidence=np.full(NUM_JOINTS, 0.2), timestamp=0.0,
                     joints_3d=x, joints_world=x + 10.0)
     bare = HandPose(joints_2d=np.zeros((NUM_JOINTS, 2)), confidence=np.ones(NUM_JOINTS), timestamp=0.0)
-    stage = PriorStage(prior, strength=1.0, confidence_gain=0.5)
+    stage = PriorStage(prior, strength=1.0, confidence_gain=0.5, gate=None)
     out = stage(FrameSet(frames=(), timestamp=0.0, index=0), [hand, bare])
     expect = prior.project(x, hand.confidence, 1.0, 0.5)
     np.testing.assert_allclose(out[0].joints_3d, expect)
@@ -173,6 +174,9 @@ def test_prior_stage_acts_on_3d_only():
     assert out[1].joints_3d is None
     with pytest.raises(PriorError, match="21-joint"):
         PriorStage(fit_prior(hand_poses(50, 14), "nyu", k=2))
+    with pytest.raises(PriorError, match="21-joint gate"):
+        PriorStage(prior, gate=calibrate_gate("nyu", hand_poses(20, 14), [hand_poses(20, 14)]))
+    assert PriorStage(prior).gate is not None and PriorStage(prior).gate.layout == "mediapipe"  # shipped by default
 
 
 def test_prior_stage_mirrors_left_hands():
@@ -182,7 +186,7 @@ def test_prior_stage_mirrors_left_hands():
     flip = np.array([-1.0, 1.0, 1.0])
     left = HandPose(joints_2d=np.zeros((NUM_JOINTS, 2)), confidence=np.zeros(NUM_JOINTS), timestamp=0.0,
                     joints_3d=x * flip, handedness="left")
-    out = PriorStage(prior, strength=1.0)(FrameSet(frames=(), timestamp=0.0, index=0), [left])
+    out = PriorStage(prior, strength=1.0, gate=None)(FrameSet(frames=(), timestamp=0.0, index=0), [left])
     np.testing.assert_allclose(out[0].joints_3d, prior.project(x, np.zeros(NUM_JOINTS), 1.0, 0.5) * flip, atol=1e-9)
 
 
@@ -190,8 +194,6 @@ def test_prior_stage_mirrors_left_hands():
 def test_prior_stage_gate_falls_back_far_from_its_training_hands(far):
     """With a gate, a hand 1.6x the training size or with a constant 15 mm offset per joint is left as it
     is; a hand like the training hands is still pulled towards the prior."""
-    from models.refine_gate import calibrate_gate
-
     rng = np.random.default_rng(5)
     base = rng.normal(0, 40, (NUM_JOINTS, 3))  # one rigid hand (fixed bone lengths), turned at random
     poses = np.stack([base @ rotation(rng.normal(size=3), rng.uniform(0, np.pi)).T + [0, 0, 500] for _ in range(200)])

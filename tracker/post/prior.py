@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from models.prior import PosePrior, PriorError
-from models.refine_gate import GateReference, evaluate_gate
+from models.refine_gate import GateReference, evaluate_gate, shipped_gate
 from tracker.core.joints import NUM_JOINTS
 from tracker.core.structures import FrameSet, HandPose
 
@@ -24,17 +26,19 @@ class PriorStage:
         prior: a prior of the 21-joint layout (e.g. ``models.load_pretrained("prior_mp21")``).
         strength: blend weight in [0, 1]; None = the prior's recommended one.
         confidence_gain: in [0, 1], see :meth:`PosePrior.project`.
-        gate: a 21-joint :class:`models.refine_gate.GateReference` (e.g.
-            ``models.refine_gate.shipped_gate("mp21")``), or None. With a gate, each hand's strength is
-            multiplied by its gate weight (hand size and bone proportions of that frame against the
-            prior's real training hands): a hand unlike them is left as it is.
+        gate: the no-harm gate (:mod:`models.refine_gate`): ``"shipped"`` (default) =
+            ``models/weights/refine_gate_mp21.json`` (the real hands the shipped prior was fitted on),
+            a 21-joint :class:`~models.refine_gate.GateReference`, or None (no gate). Each hand's
+            strength is multiplied by its gate weight (that frame's hand size and bone proportions
+            against the reference): a hand far from them is left as it is.
 
     Raises:
         PriorError: the prior is not a 21-joint prior, or a parameter is out of range.
+        tracker.core.errors.ModelError: the shipped gate reference is missing or unreadable.
     """
 
     def __init__(self, prior: PosePrior, strength: float | None = None, confidence_gain: float = 0.5,
-                 gate: GateReference | None = None) -> None:
+                 gate: GateReference | Literal["shipped"] | None = "shipped") -> None:
         strength = prior.strength if strength is None else float(strength)
         if prior.num_joints != NUM_JOINTS:
             raise PriorError(f"the live pipeline needs a {NUM_JOINTS}-joint prior, got the {prior.layout!r} "
@@ -44,7 +48,9 @@ class PriorStage:
         self.prior = prior
         self.strength = strength
         self.confidence_gain = confidence_gain
-        self.gate = gate
+        self.gate = shipped_gate("mp21") if gate == "shipped" else gate
+        if self.gate is not None and self.gate.layout != "mediapipe":
+            raise PriorError(f"the live prior stage needs a 21-joint gate reference, got {self.gate.layout!r}")
 
     def _apply(self, joints: np.ndarray | None, confidence: np.ndarray, left: bool) -> np.ndarray | None:
         if joints is None or not np.isfinite(joints).all():
