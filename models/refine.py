@@ -213,8 +213,11 @@ def run_steps(xyz: np.ndarray, dataset: str, steps: Sequence[str], prior: PosePr
         :class:`RefineResult`.
 
     Raises:
-        RefineError / PriorError / TemporalError: a step cannot run.
+        RefineError / PriorError / TemporalError: a step cannot run, or a blend / strength is outside
+            [0, 1].
     """
+    if dataset not in DEFAULTS:
+        raise RefineError(f"unknown dataset {dataset!r}; expected one of {', '.join(DEFAULTS)}")
     settings = DEFAULTS[dataset]
     out = np.asarray(xyz, dtype=np.float64).copy()
     reference = (_load_gate(dataset) if gate is True else None) if isinstance(gate, bool) else gate
@@ -229,20 +232,20 @@ def run_steps(xyz: np.ndarray, dataset: str, steps: Sequence[str], prior: PosePr
                 if p.num_joints != out.shape[1]:
                     raise PriorError(f"the prior has {p.num_joints} joints but the poses have {out.shape[1]}")
                 amount = settings.strength if strength is None else float(strength)
+            if not 0.0 <= amount <= 1.0:
+                raise RefineError(f"the {step} step's {'blend' if step == 'refiner' else 'strength'} must be in "
+                                  f"[0, 1], got {amount}")  # fmt: skip
             for s, e in segments(out, cuts, jump):
                 seg = out[s:e]
                 if step == "refiner":
                     delta = full_correction(model, seg, dataset, reference)
-                    g = evaluate_gate(seg, reference, delta) if reference is not None else None
-                    if centre:
-                        delta = delta - delta.mean(axis=0, keepdims=True)
-                    out[s:e] = seg + amount * (1.0 if g is None else g.weight) * delta
+                    g = None if reference is None else evaluate_gate(seg, reference, delta)
                 else:
-                    g = evaluate_gate(seg, reference) if reference is not None else None
                     delta = p.project(seg, strength=1.0) - seg
-                    if centre:
-                        delta = delta - delta.mean(axis=0, keepdims=True)
-                    out[s:e] = seg + amount * (1.0 if g is None else g.weight) * delta
+                    g = None if reference is None else evaluate_gate(seg, reference)
+                if centre:
+                    delta = delta - delta.mean(axis=0, keepdims=True)
+                out[s:e] = seg + amount * (1.0 if g is None else g.weight) * delta
                 if g is not None:
                     gates.append((step, s, g))
                     if g.weight < 1.0:

@@ -153,3 +153,15 @@ def test_shipped_pipeline_on_real_files_falls_back_far_from_training():
         assert res.gates[0][2].weight == 0.0
         np.testing.assert_allclose(res.xyz, far, atol=1e-6)
     assert sequence_shape(x, shipped_gate("nyu"))[1] < shipped_gate("nyu").shape_worst + 0.08
+
+
+def test_blend_and_strength_out_of_range_are_errors(reference):
+    from models.refine import RefineError
+
+    _, noisy = hand_sequence(10, seed=9)
+    with pytest.raises(RefineError, match="blend"):
+        run_steps(noisy, "nyu", ("refiner",), refiner=_ConstantOffset(), blend=1.5, gate=reference)
+    with pytest.raises(RefineError, match="strength"):
+        run_steps(noisy, "nyu", ("prior",), strength=-0.1, gate=reference)
+    with pytest.raises(RefineError, match="unknown dataset"):
+        run_steps(noisy, "msra", ("prior",))
