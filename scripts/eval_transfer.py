@@ -59,7 +59,7 @@ from tracker.core.metrics import sequence_joint_errors  # noqa: E402
 TAIL_START = {"nyu": 1366, "icvl": 393}
 BLOCKS = 3
 BLENDS = (0.0, 0.25, 0.5, 0.75, 1.0)
-STRENGTHS = (0.0, 0.25, 0.5)
+STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 TEMPORAL = ("none", "adaptive:3", "adaptive:6", "adaptive:10", "adaptive:16", "adaptive:24", "local")
 #: Scored for reference but never chosen: one LOO-CV width per file does not follow the motion
 #: (the previous version's filter; it hurt every ICVL method).
@@ -187,7 +187,8 @@ def evaluate_dataset(dataset: str, write_gate: bool, refiner_dir: Path | None = 
         winners.append(SETTINGS[identity if c is None else c].name)
     return {
         "dataset": dataset, "methods": methods, "blocks": [[int(b[0]), int(b[-1])] for b in blocks],
-        "raw_mm": raw.tolist(), "settings": [s.name for s in SETTINGS], "ratio": ratio.tolist(),
+        "raw_mm": raw.tolist(), "settings": [s.name for s in SETTINGS],
+        "mean_ratio_per_block": per_block_mean.round(5).tolist(),
         "default": SETTINGS[default].name, "default_setting": SETTINGS[default].__dict__,
         "default_ratio": ratio[default].tolist(), "held_out_ratio": held.tolist(),
         "held_out_choice": [[SETTINGS[c].name for c in row] for row in held_choice],
