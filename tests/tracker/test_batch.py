@@ -72,6 +72,24 @@ GOOD = ("take.mp4", "day2/take.mp4", "other.mp4", "stills")
 
 
 @pytest.fixture(scope="module")
+def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo recording 4 times over (480 frames, several seconds of tracking): an input still running when
+    a test signals or kills the batch."""
+    path = tmp_path_factory.mktemp("long") / "long.mp4"
+    _write_video(path, _demo_frames(120) * 4)
+    return path
+
+
+def _wait_until_tracking(proc: subprocess.Popen, export: Path) -> None:
+    """Until the batch ``proc`` has written the first frame of ``export`` (to its temporary name)."""
+    partial = partial_path(export)
+    deadline = time.monotonic() + 120
+    while not (partial.is_file() and partial.stat().st_size > 0):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
 def single_runs(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """The export of a single ``handtrack`` run of every good input (the reference), by input."""
     out = tmp_path_factory.mktemp("single")
@@ -215,34 +233,33 @@ def test_a_model_error_stops_the_batch_with_its_exit_code(archive: Path, tmp_pat
     assert "missing_prior.npz" in entries[0]["error"]
 
 
-def test_sigterm_stops_cleanly_and_the_next_run_resumes(archive: Path, tmp_path: Path) -> None:
-    """SIGTERM while the demo recording (120 frames) runs: exit 130, the manifest says interrupted, no
-    partial file; the same command then finishes it (and skips the image folder done before)."""
+def test_sigterm_stops_cleanly_and_the_next_run_resumes(archive: Path, long_video: Path, tmp_path: Path) -> None:
+    """SIGTERM while a 480-frame video runs: exit 130, the manifest says interrupted, no partial file; the same
+    command then finishes it (and skips the image folder done before)."""
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "tracker.batch", str(archive / "stills"), str(DEMO_VIDEO), "--output", str(out),
+    command = [sys.executable, "-m", "tracker.batch", str(archive / "stills"), str(long_video), "--output", str(out),
                "--workers", "1"]  # fmt: skip
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while "stills" not in {Path(k).name for k in read_manifest(out)}:
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.05)
-        time.sleep(0.5)  # the demo is running now
+        _wait_until_tracking(proc, out / "long.jsonl")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == BatchExit.INTERRUPTED == 130, err[-2000:]
-    demo = read_manifest(out)[str(DEMO_VIDEO)]
-    assert demo["status"] == "interrupted" and 0 < demo["frames"] < 120, demo
+    manifest = read_manifest(out)
+    assert manifest[str(archive / "stills")]["status"] == "done"
+    entry = manifest[str(long_video)]
+    assert entry["status"] == "interrupted" and 0 < entry["frames"] < 480, entry
     assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "stills.jsonl"]
-    assert main([str(archive / "stills"), str(DEMO_VIDEO), "--output", str(out), "--workers", "1",
+    assert main([str(archive / "stills"), str(long_video), "--output", str(out), "--workers", "1",
                  "--frames", "20"]) == 0  # fmt: skip
     manifest = read_manifest(out)
-    assert manifest[str(DEMO_VIDEO)]["status"] == "done" and manifest[str(DEMO_VIDEO)]["frames"] == 20
-    assert len((out / "demo.jsonl").read_text().splitlines()) == 20
-    assert manifest[str(archive / "stills")]["status"] == "done"  # from the first run, not redone
+    assert manifest[str(long_video)]["status"] == "done" and manifest[str(long_video)]["frames"] == 20
+    assert len((out / "long.jsonl").read_text().splitlines()) == 20
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    assert sum(json.loads(line)["input"] == str(archive / "stills") for line in lines) == 1  # not redone
 
 
 def test_inputs_expand_and_get_unique_stable_names(archive: Path, tmp_path: Path) -> None:
@@ -279,19 +296,16 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the worker process through /proc")
-def test_a_worker_that_dies_fails_its_input_and_a_new_one_goes_on(archive: Path, tmp_path: Path) -> None:
-    """kill -9 of the local pool's worker while it tracks the demo: that input is failed (and its partial
-    export removed), a new worker does the next input, exit 10."""
+def test_a_worker_that_dies_fails_its_input_and_a_new_one_goes_on(archive: Path, long_video: Path,
+                                                                  tmp_path: Path) -> None:  # fmt: skip
+    """kill -9 of the local pool's worker while it tracks a video: that input is failed (and its partial export
+    removed), a new worker does the next input, exit 10."""
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "tracker.batch", str(DEMO_VIDEO), str(archive / "stills"), "--output", str(out),
+    command = [sys.executable, "-m", "tracker.batch", str(long_video), str(archive / "stills"), "--output", str(out),
                "--workers", "1"]  # fmt: skip
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        partial = partial_path(out / "demo.jsonl")
-        deadline = time.monotonic() + 120
-        while not (partial.is_file() and partial.stat().st_size > 0):  # the worker is tracking the demo
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.02)
+        _wait_until_tracking(proc, out / "long.jsonl")
         (worker,) = _children(proc.pid)
         os.kill(worker, signal.SIGKILL)
         _, err = proc.communicate(timeout=120)
@@ -300,7 +314,7 @@ def test_a_worker_that_dies_fails_its_input_and_a_new_one_goes_on(archive: Path,
             proc.kill()
     assert proc.returncode == BatchExit.FAILED, err[-2000:]
     manifest = read_manifest(out)
-    assert manifest[str(DEMO_VIDEO)]["status"] == "failed" and "worker process died" in manifest[str(DEMO_VIDEO)]["error"]
+    assert manifest[str(long_video)]["status"] == "failed" and "worker process died" in manifest[str(long_video)]["error"]
     assert manifest[str(archive / "stills")]["status"] == "done"
     assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "stills.jsonl"]
 

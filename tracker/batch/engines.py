@@ -21,11 +21,13 @@ the scheduler (:func:`tracker.batch.runner.run_batch`) is the same for both.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import queue
 import signal
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Protocol
@@ -258,6 +260,7 @@ class RayEngine:
         self._free = list(self._actors)
         self._running: dict[Future[Outcome], Any] = {}  # future -> its actor
         self._stopped = False
+        self._polled = -math.inf
 
     def submit(self, job: Job) -> Future[Outcome]:
         self._reclaim()
@@ -280,9 +283,12 @@ class RayEngine:
             self._free.append(actor)
 
     def progress(self) -> dict[int, int]:
+        """The running actors' newest reports, asked for once a second at most (a call per actor)."""
         busy = list(self._running.values())
-        if not busy:
+        now = time.monotonic()
+        if not busy or now - self._polled < 1.0:
             return {}
+        self._polled = now
         ready, _ = self._ray.wait([a.progress.remote() for a in busy], num_returns=len(busy), timeout=1.0)
         reports = [self._ray.get(r) for r in ready]
         return {job: frames for job, frames in (r for r in reports if r is not None)}

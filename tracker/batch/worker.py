@@ -155,7 +155,9 @@ class BatchWorker:
         report: called as ``report(job_index, frames_so_far)`` about every 0.25 s while an input
             runs (the batch's progress bar).
 
-    Nothing is loaded before the first :meth:`run`; :meth:`close` frees the models.
+    Nothing is loaded before the first :meth:`run`; :meth:`close` frees the models. An unexpected
+    error (not a :class:`~tracker.core.errors.HandtrackError`) also frees them: the next input gets
+    freshly built pipelines.
     """
 
     def __init__(self, config: TrackerConfig, stop: StopFlag,
@@ -186,8 +188,9 @@ class BatchWorker:
                 status = "interrupted"
         except Exception as exc:  # noqa: BLE001 - any failure of one input is recorded, the batch goes on
             error = exc
-            if not isinstance(exc, HandtrackError):
+            if not isinstance(exc, HandtrackError):  # unexpected: may have left a stage half-way, start afresh
                 log.debug("%s failed", job.input, exc_info=True)
+                self.close()
         finally:
             if status != "done":
                 tmp.unlink(missing_ok=True)
