@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -136,8 +137,8 @@ def test_local_batch_equals_single_runs_and_records_the_corrupt_input(local_batc
     code, out = local_batch
     assert code == BatchExit.FAILED == 10
     _check_batch(archive, out, single_runs, "local")
-    workers = {e["worker"] for e in read_manifest(out).values()}
-    assert len(workers) == 2  # both workers ran inputs, each several: models kept from one input to the next
+    inputs_per_worker = Counter(e["worker"] for e in read_manifest(out).values())
+    assert len(inputs_per_worker) <= 2 and max(inputs_per_worker.values()) >= 2  # a worker ran inputs in a row
 
 
 def test_a_rerun_skips_done_inputs_and_overwrite_redoes_them(local_batch, archive, single_runs) -> None:
