@@ -55,17 +55,19 @@ _POLL_S = 0.25  # how often the scheduler looks at signals and progress while in
 
 def batch_config(config: TrackerConfig) -> TrackerConfig:
     """``config`` as every input of a batch runs it: no window, no video, recording or streams (a
-    config file's ``[output]`` settings other than ``frames`` are dropped, with a warning), playback
-    as fast as possible and once; the source is set per input."""
+    config file's ``[output]`` settings other than ``frames``, its ``source.source`` and
+    ``source.loop`` are not used, with a warning), playback as fast as possible and once; the source
+    is set per input."""
     out, src = config.output, config.source
     dropped = [key for key, value in (("output.save_video", out.save_video), ("output.export", out.export),
                                       ("output.record", out.record), ("output.osc", out.osc),
                                       ("output.websocket", out.websocket), ("output.lsl", out.lsl),
-                                      ("source.loop", src.loop)) if value]  # fmt: skip
+                                      ("source.loop", src.loop), ("source.source", src.source != "auto"))
+               if value]  # fmt: skip
     if dropped:
         log.warning("not used in a batch (each input gets one export in --output): %s", ", ".join(dropped))
-    return override(config, **{"output": OutputConfig(view=False, frames=out.frames), "source.speed": "max",
-                               "source.loop": False})  # fmt: skip
+    return override(config, **{"output": OutputConfig(view=False, frames=out.frames), "source.source": "auto",
+                               "source.speed": "max", "source.loop": False})  # fmt: skip
 
 
 class Manifest:
