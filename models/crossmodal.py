@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import nn
 
+from tracker.core.errors import ModelError
 from tracker.core.joints import KNUCKLES, NUM_JOINTS, PALM_ROOT
 
 __all__ = [
@@ -55,6 +57,8 @@ __all__ = [
     "chamfer",
     "sliced_wasserstein",
     "crossmodal_loss",
+    "save_weights",
+    "load_weights",
 ]
 
 #: Per hand: 21 x 2 crop-relative landmarks, 21 x 3 world landmarks (m), presence, handedness.
@@ -344,3 +348,37 @@ def crossmodal_loss(out: dict, pose: torch.Tensor, log_size: torch.Tensor, cloud
             kl = kl + kl_standard(*out["joint"]).mean()
     parts["kl"] = float(kl.detach()) if torch.is_tensor(kl) else float(kl)
     return total + beta * kl, parts
+
+
+def save_weights(model: CrossModal, path: str | Path, meta: dict | None = None) -> None:
+    """Write ``model`` as ``{"model": float32 state dict, "config": ..., "meta": ...}`` (readable with
+    ``torch.load(weights_only=True)``), through a temporary file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    state = {k: v.detach().float().cpu() if v.is_floating_point() else v.cpu() for k, v in model.state_dict().items()}
+    torch.save({"kind": "crossmodal", "model": state, "config": model.config.to_dict(), "meta": dict(meta or {})}, tmp)
+    tmp.replace(path)
+
+
+def load_weights(path: str | Path, device: str | torch.device = "cpu") -> CrossModal:
+    """The :class:`CrossModal` of a :func:`save_weights` file, eval mode, on ``device``.
+
+    Raises:
+        ModelError: missing, unreadable or corrupt file, or not cross-modal weights; the message names the file.
+    """
+    from models.registry import load_state, read_torch_checkpoint
+
+    blob = read_torch_checkpoint(path)
+    if blob.get("kind") != "crossmodal" or "config" not in blob or "model" not in blob:
+        raise ModelError(f"{path} holds no cross-modal model weights (made by scripts/train_crossmodal.py)")
+    try:
+        cfg = dict(blob["config"])
+        cfg["image_channels"] = tuple(cfg["image_channels"])
+        cfg["point_channels"] = tuple(cfg["point_channels"])
+        config = CrossModalConfig(**cfg)
+    except (TypeError, ValueError, KeyError) as e:
+        raise ModelError(f"{path}: bad cross-modal config ({e})") from e
+    model = CrossModal(config)
+    load_state(model, blob["model"], path, "cross-modal")
+    model.meta = dict(blob.get("meta") or {})
+    return model.to(device).eval()

@@ -34,10 +34,12 @@ from pathlib import Path
 import numpy as np
 
 from models.crossmodal import LANDMARK_FEATURES, POINT_SCALE_MM
+from tracker.core.geometry import rotation_to_ray
 from tracker.core.joints import KNUCKLES, PALM_ROOT
 
 __all__ = ["CrossModalDataConfig", "VAL_SEED_BASE", "hand_targets", "crop_box", "crop_image",
-           "landmark_features", "make_clip_samples", "generate_shard", "load_shards"]  # fmt: skip
+           "landmark_features", "region_points", "sample_points", "make_clip_samples", "generate_shard",
+           "to_ray_frame", "pack_shards", "load_shards", "PACK_RANGE"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +91,9 @@ def crop_image(image: np.ndarray, box: tuple[float, float, float], size: int) ->
     return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
-def _region_points(depth: np.ndarray, intr, ref: np.ndarray, cube_mm: float) -> np.ndarray:  # noqa: ANN001
-    """Camera-frame points (mm) of the depth readings inside the cube around ``ref``."""
+def region_points(depth: np.ndarray, intr, ref: np.ndarray, cube_mm: float) -> np.ndarray:  # noqa: ANN001
+    """Camera-frame points ``(N, 3)`` mm of the depth readings (``depth`` uint16 mm, ``intr`` its
+    intrinsics) inside the ``cube_mm`` cube around ``ref`` (3,) mm."""
     half = cube_mm / 2
     corners = np.array([[ref[0] + sx * half, ref[1] + sy * half, max(ref[2] - half, 1.0)]
                         for sx in (-1, 1) for sy in (-1, 1)])  # fmt: skip
@@ -106,7 +109,8 @@ def _region_points(depth: np.ndarray, intr, ref: np.ndarray, cube_mm: float) -> 
     return pts[(np.abs(pts[:, :2] - ref[:2]) <= half).all(axis=1)]
 
 
-def _sample(points: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def sample_points(points: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` rows of ``points`` drawn at random (with repeats when there are fewer)."""
     return points[rng.choice(len(points), n, replace=len(points) < n)]
 
 
@@ -136,7 +140,7 @@ def make_clip_samples(seed: int, detector_factory, config: CrossModalDataConfig 
             if ref is None or hand.joints_local is None:
                 missed += 1
                 continue
-            pts = _region_points(r.depth, intr, ref, config.cube_mm)
+            pts = region_points(r.depth, intr, ref, config.cube_mm)
             clean = render_view(scene, t, 0, RenderConfig()) if len(pts) >= 32 else None
             if clean is None:
                 missed += 1
@@ -156,8 +160,8 @@ def make_clip_samples(seed: int, detector_factory, config: CrossModalDataConfig 
             out.append({
                 "image": crop_image(r.rgb, box, config.crop),
                 "landmarks": lm,
-                "points": ((_sample(pts, config.points, rng) - ref) / POINT_SCALE_MM).astype(np.float32),
-                "cloud": ((_sample(surface, config.cloud_points, rng) - ref) / POINT_SCALE_MM).astype(np.float32),
+                "points": ((sample_points(pts, config.points, rng) - ref) / POINT_SCALE_MM).astype(np.float32),
+                "cloud": ((sample_points(surface, config.cloud_points, rng) - ref) / POINT_SCALE_MM).astype(np.float32),
                 "pose": pose.astype(np.float32), "log_size": np.float32(log_size),
                 "joints_cam": joints.astype(np.float32), "ref": ref.astype(np.float32),
                 "mp_local": np.asarray(hand.joints_local, np.float32),
@@ -187,8 +191,82 @@ def generate_shard(path: str | Path, seeds: range, detector_factory, config: Cro
     return {"samples": len(samples), "missed": missed, "frames": len(seeds) * config.frames}
 
 
+def to_ray_frame(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The samples with ``pose``, ``points`` and ``cloud`` turned from the camera's axes into the frame
+    of the viewing ray through each sample's reference point (:func:`tracker.core.geometry.rotation_to_ray`:
+    +z along the ray). The model sees a crop and crop-relative landmarks, not where the hand is in the
+    image, so it learns the hand as seen along its ray; the metric lift turns the shape back onto the
+    ray through the hand (:func:`tracker.stages.lift.ray_rotation`), as it does MediaPipe's world
+    landmarks (which are in that frame too). The ``cloud`` target is also moved from the reference point
+    to the palm centre, the origin of ``pose``, so that the decoded surface lies in the pose's frame
+    (mm = cloud x ``POINT_SCALE_MM``). Other keys are unchanged (``joints_cam`` stays camera frame)."""
+    ref = data["ref"].astype(np.float64)
+    rot = np.stack([rotation_to_ray(r) for r in ref])  # (N, 3, 3): ray -> camera
+    palm = data["joints_cam"][:, list(PALM_ROOT)].astype(np.float64).mean(axis=1)
+    cloud = data["cloud"].astype(np.float64) + ((ref - palm) / POINT_SCALE_MM)[:, None]
+    out = dict(data)
+    for key, value in (("pose", data["pose"]), ("points", data["points"]), ("cloud", cloud)):
+        out[key] = np.einsum("nki,nij->nkj", value.astype(np.float64), rot).astype(np.float32)  # R.T @ p per row
+    return out
+
+
+#: Quantisation of packed points and clouds: uint8 steps over [-PACK_RANGE, PACK_RANGE] (the cube's half
+#: side in ``POINT_SCALE_MM`` units; 1 step ~ 1 mm).
+PACK_RANGE = 1.25
+
+
+def pack_shards(folder: str | Path, out: str | Path, crop: int = 64, points: int = 256, cloud_points: int = 128,
+                quality: int = 85, seed: int = 0) -> dict:  # fmt: skip
+    """A compact copy of the shards of ``folder`` in one ``.npz`` (to move the data set to another
+    machine, e.g. a GPU one): crops resized to ``crop`` px and JPEG-coded, ``points`` / ``cloud_points``
+    of each sample's points kept (a random subset) and quantised to uint8 (:data:`PACK_RANGE`), the
+    other arrays as float16 (joints: 0.5 mm at most) / float32, zip-compressed. :func:`load_shards` reads it back (``out`` instead of a folder).
+    Returns sizes."""
+    import cv2
+
+    data = load_shards(folder)
+    rng = np.random.default_rng(seed)
+    n = len(data["pose"])
+    jpegs = []
+    for img in data["image"]:
+        small = img if img.shape[0] == crop else cv2.resize(img, (crop, crop), interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(small[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        jpegs.append(buf.reshape(-1))
+    offsets = np.cumsum([0] + [len(j) for j in jpegs])
+
+    def subset(key: str, m: int) -> np.ndarray:
+        idx = np.stack([rng.choice(data[key].shape[1], m, replace=False) for _ in range(n)])
+        x = np.take_along_axis(data[key], idx[..., None], axis=1)
+        return np.round((np.clip(x, -PACK_RANGE, PACK_RANGE) + PACK_RANGE) / (2 * PACK_RANGE) * 255).astype(np.uint8)
+
+    arrays = {"jpeg": np.concatenate(jpegs), "jpeg_offsets": offsets, "points_u8": subset("points", points),
+              "cloud_u8": subset("cloud", cloud_points), "landmarks": data["landmarks"].astype(np.float16),
+              "pose": data["pose"].astype(np.float16), "log_size": data["log_size"],
+              "joints_cam": data["joints_cam"].astype(np.float16), "ref": data["ref"],
+              "mp_local": data["mp_local"].astype(np.float16)}  # fmt: skip
+    out = Path(out)
+    np.savez_compressed(out, **arrays)
+    return {"samples": n, "bytes": out.stat().st_size}
+
+
+def _unpack(blob: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import cv2
+
+    jpeg, off = blob["jpeg"], blob["jpeg_offsets"]
+    images = np.stack([cv2.imdecode(jpeg[off[i] : off[i + 1]], cv2.IMREAD_COLOR)[..., ::-1] for i in range(len(off) - 1)])
+    deq = lambda q: (q.astype(np.float32) / 255.0 * (2 * PACK_RANGE) - PACK_RANGE).astype(np.float32)  # noqa: E731
+    return {"image": np.ascontiguousarray(images), "landmarks": blob["landmarks"].astype(np.float32),
+            "points": deq(blob["points_u8"]), "cloud": deq(blob["cloud_u8"]), "pose": blob["pose"].astype(np.float32),
+            "log_size": blob["log_size"], "joints_cam": blob["joints_cam"].astype(np.float32), "ref": blob["ref"],
+            "mp_local": blob["mp_local"].astype(np.float32)}  # fmt: skip
+
+
 def load_shards(folder: str | Path, pattern: str = "*.npz") -> dict[str, np.ndarray]:
-    """Every shard of ``folder`` concatenated."""
+    """Every shard of ``folder`` concatenated; or the samples of a :func:`pack_shards` file."""
+    if Path(folder).is_file():
+        return _unpack(dict(np.load(folder)))
     files = sorted(Path(folder).glob(pattern))
     if not files:
         raise FileNotFoundError(f"no cross-modal data shards in {folder}; make them with scripts/train_crossmodal.py")

@@ -22,6 +22,7 @@ name                      returns                                         made b
 ``prior_{nyu,icvl,mp21}``  :class:`models.prior.PosePrior` (NumPy)       ``scripts/fit_priors.py``
 ``gestures_shrec{14,28}``  :class:`models.gestures.recognizer.ClassRecognizer`  ``python -m models.gestures train``
 ``temporal_refiner``       :class:`models.gestures.recognizer.ClassRecognizer`  ``python -m models.gestures train-refiner``
+``crossmodal``             :class:`models.crossmodal.CrossModal` (light)   ``scripts/train_crossmodal.py``
 ========================  ==============================================  =================================
 
 This module imports neither torch nor the networks until a model is loaded.
@@ -55,7 +56,7 @@ __all__ = [
     "read_torch_checkpoint",
 ]
 
-Kind = Literal["v2v", "refpoint", "refiner", "hamuco", "prior", "gestures"]
+Kind = Literal["v2v", "refpoint", "refiner", "hamuco", "prior", "gestures", "crossmodal"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,10 @@ CATALOG: Final[dict[str, Pretrained]] = {
         Pretrained("temporal_refiner", "gestures", "temporal_refiner.pt", "htt_causal_pose",
                    "train it with `python -m models.gestures train-refiner --out DIR` and copy DIR/final.pt "
                    "(models/weights/temporal_refiner.md)"),
+        Pretrained("crossmodal", "crossmodal", "crossmodal_light.pt", "crossmodal_light",
+                   "train it with `python scripts/train_crossmodal.py make-data --out DATA` then "
+                   "`python scripts/train_crossmodal.py train --data DATA --out DIR --light --ship` "
+                   "(models/weights/crossmodal_light.md)"),
     )
 }  # fmt: skip
 
@@ -287,6 +292,12 @@ def _load_prior(entry: Pretrained, file: Path, device: torch.device | None) -> A
     return prior
 
 
+def _load_crossmodal(entry: Pretrained, file: Path, device: torch.device) -> Any:
+    from models.crossmodal import load_weights
+
+    return load_weights(file, device=device)
+
+
 def _load_gestures(entry: Pretrained, file: Path, device: torch.device) -> Any:
     from models.gestures.recognizer import ClassRecognizer
 
@@ -301,6 +312,7 @@ _WHAT: Final[dict[str, str]] = {
     "hamuco": "HaMuCo fusion weights",
     "prior": "pose prior",
     "gestures": "gesture classifier",
+    "crossmodal": "cross-modal model weights",
 }
 
 _LOADERS: Final[dict[str, Callable[[Pretrained, Path, Any], Any]]] = {
@@ -310,6 +322,7 @@ _LOADERS: Final[dict[str, Callable[[Pretrained, Path, Any], Any]]] = {
     "hamuco": _load_hamuco,
     "prior": _load_prior,
     "gestures": _load_gestures,
+    "crossmodal": _load_crossmodal,
 }
 
 

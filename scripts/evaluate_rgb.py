@@ -89,6 +89,8 @@ PCK_PX = (5.0, 10.0, 20.0)
 #: Per-joint outliers are only flagged for rows averaging at least this many hands.
 MIN_HANDS_JOINT_CHECK = 20
 PCK_BBOX = (0.1, 0.2)
+#: The estimators compared (``--estimators``); the first is MediaPipe's shape, the reference.
+ESTIMATORS: tuple[str, ...] = ("mediapipe",)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -231,15 +233,16 @@ def load_interhand(root: Path, limit: int | None) -> list[Sample]:
 LANDMARKER = LandmarkConfig.backend
 
 
-def run_pipeline(samples: list[Sample], video: bool, dt_s: float) -> list[list[HandPose]]:
+def run_pipeline(samples: list[Sample], video: bool, dt_s: float, estimator: str = "mediapipe") -> list[list[HandPose]]:
     """Hands per sample from the project's RGB pipeline.
 
     ``video=False``: static-image palm detection on every image, no smoothing, images ``STATIC_DT_S``
     apart so no identity state carries over. ``video=True``: tracking mode + medium smoothing, frames
-    ``dt_s`` apart.
+    ``dt_s`` apart. ``estimator``: ``mediapipe`` (MediaPipe's world landmarks as the shape) or
+    ``crossmodal`` (the cross-modal model's shape from RGB; same detection, same lift).
     """
     cfg = override(TrackerConfig(), **{  # RGB photos: the depth stages would pass them through unchanged
-        "landmarks.static_image_mode": not video, "landmarks.max_hands": 2, "depth.estimator": "mediapipe",
+        "landmarks.static_image_mode": not video, "landmarks.max_hands": 2, "depth.estimator": estimator,
         "landmarks.backend": LANDMARKER,
         "smoothing": SMOOTHING_PRESETS["medium"] if video else None,
     })
@@ -496,6 +499,12 @@ def report_realworld(root: Path, limit: int | None, video_fps: float, overlays: 
             static, samples, LiftConfig(align="ray", hand_scale=user_scale)),
         f"video+smooth, {video_fps:g} fps": video,
     }  # fmt: skip
+    for est in ESTIMATORS[1:]:  # the other estimators side by side, same detections' passes
+        t0 = time.perf_counter()
+        passes[f"static [{est}]"] = run_pipeline(samples, video=False, dt_s=STATIC_DT_S, estimator=est)
+        passes[f"video+smooth, {video_fps:g} fps [{est}]"] = run_pipeline(samples, video=True, dt_s=1.0 / video_fps,
+                                                                         estimator=est)  # fmt: skip
+        print(f"  [{est}] passes: {time.perf_counter() - t0:.1f} s")
     gt_sides = [chirality_side(smp.hands[0].joints_3d) for smp in samples]
     n_left = sum(side == "left" for side, _ in gt_sides)
     n_right = sum(side == "right" for side, _ in gt_sides)
@@ -556,43 +565,52 @@ def report_mmpose(root: Path, limit: int | None, overlays: Path | None, rep: Rep
             print(f"\n[skip] mmpose_hand_samples/{set_name}: {set_root / marker} not found")
             continue
         samples = loader(set_root)
-        t0 = time.perf_counter()
-        hands = run_pipeline(samples, video=False, dt_s=STATIC_DT_S)
-        secs = time.perf_counter() - t0
-        if overlays:
-            for smp, dets in zip(samples, hands):
-                save_overlay(overlays, set_name, smp, dets)
-        evals, extra = evaluate_pass(samples, hands)
-        s = summarise(evals, extra)
-        s["seconds"] = secs
-        s["per_hand"] = [dataclasses.asdict(e) for e in evals]
-        rep.results["sets"][set_name] = s
-        is3d = any(g.joints_3d is not None for smp in samples for g in smp.hands)
-        rows.append([
-            set_name, str(len(samples)), f"{s['detected']}/{s['hands']}", str(extra),
-            _f(s.get("epe_px", np.nan), 2), _f(s.get("pck_0.2bbox", np.nan), 1, True),
-            _f(s.get("pck_0.1bbox", np.nan), 1, True),
-            *((_f(s["rr_mm"]), _f(s["pa_mm"]), _f(s["abs_mm"]), _f(s["abs_scaled_mm"]),
-               _f(s["z_ratio"], 3), _f(s["size_ratio"], 3)) if is3d else ("-",) * 6),
-            f"{s['handedness_correct']}/{s['handedness_n']}" if s["handedness_n"] else "-",
-        ])  # fmt: skip
-        if "per_joint_epe_px" in s:
-            rep.per_joint.append((set_name, s["detected"], s["per_joint_epe_px"]))
-        for e in evals:
-            if e.gt_side is None:
-                continue
-            result = ("ok" if e.pred_side == e.gt_side else "WRONG") if e.detected else "missed"
-            rep.sides.append([f"{set_name} {e.sample} {e.label}", e.gt_side, result,
-                              f"{e.pred_side} {_f(e.pred_side_score, 2)}" if e.detected else "-"])  # fmt: skip
-            if e.detected and e.pred_side in ("left", "right"):
-                rep.labelled.append(e.pred_side == e.gt_side)
-            if np.isfinite(e.gt_chirality):
-                rep.chirality.append((e.gt_side, e.gt_chirality))
+        for est in ESTIMATORS:
+            _mmpose_set(set_name if est == "mediapipe" else f"{set_name} [{est}]", samples, est, overlays, rep, rows)
     if rows:
         print("\n== mmpose_hand_samples (static images, align=ray) ==")
         print(_table(["set", "imgs", "det", "FP", "2D px", "@.2bb", "@.1bb", "RR mm", "PA mm", "abs mm",
                       "abs|s", "z p/g", "size p/g", "L/R ok"], rows))  # fmt: skip
         print("  3D only for InterHand2.6M (calibrated); the 2D-only sets use a 60-deg FOV guess for the lift.")
+
+
+def _mmpose_set(set_name: str, samples: list[Sample], estimator: str, overlays: Path | None, rep: Report,
+                rows: list[list[str]]) -> None:  # fmt: skip
+    """One MMPose sample set through one estimator: results, table row, handedness checks."""
+    t0 = time.perf_counter()
+    hands = run_pipeline(samples, video=False, dt_s=STATIC_DT_S, estimator=estimator)
+    secs = time.perf_counter() - t0
+    if overlays:
+        for smp, dets in zip(samples, hands):
+            save_overlay(overlays, set_name, smp, dets)
+    evals, extra = evaluate_pass(samples, hands)
+    s = summarise(evals, extra)
+    s["seconds"] = secs
+    s["per_hand"] = [dataclasses.asdict(e) for e in evals]
+    rep.results["sets"][set_name] = s
+    is3d = any(g.joints_3d is not None for smp in samples for g in smp.hands)
+    rows.append([
+        set_name, str(len(samples)), f"{s['detected']}/{s['hands']}", str(extra),
+        _f(s.get("epe_px", np.nan), 2), _f(s.get("pck_0.2bbox", np.nan), 1, True),
+        _f(s.get("pck_0.1bbox", np.nan), 1, True),
+        *((_f(s["rr_mm"]), _f(s["pa_mm"]), _f(s["abs_mm"]), _f(s["abs_scaled_mm"]),
+           _f(s["z_ratio"], 3), _f(s["size_ratio"], 3)) if is3d else ("-",) * 6),
+        f"{s['handedness_correct']}/{s['handedness_n']}" if s["handedness_n"] else "-",
+    ])  # fmt: skip
+    if "per_joint_epe_px" in s:
+        rep.per_joint.append((set_name, s["detected"], s["per_joint_epe_px"]))
+    if estimator != "mediapipe":
+        return  # same detections, same handedness: checked once
+    for e in evals:
+        if e.gt_side is None:
+            continue
+        result = ("ok" if e.pred_side == e.gt_side else "WRONG") if e.detected else "missed"
+        rep.sides.append([f"{set_name} {e.sample} {e.label}", e.gt_side, result,
+                          f"{e.pred_side} {_f(e.pred_side_score, 2)}" if e.detected else "-"])  # fmt: skip
+        if e.detected and e.pred_side in ("left", "right"):
+            rep.labelled.append(e.pred_side == e.gt_side)
+        if np.isfinite(e.gt_chirality):
+            rep.chirality.append((e.gt_side, e.gt_chirality))
 
 
 def report_joint_order(rep: Report) -> None:
@@ -648,9 +666,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="frame rate assumed for the real-world sequence in the video pass (default 10)")  # fmt: skip
     ap.add_argument("--landmarker", choices=("mediapipe", "litert"), default=LandmarkConfig.backend,
                     help="what runs MediaPipe's hand models (default: %(default)s, the pipeline's)")  # fmt: skip
+    ap.add_argument("--estimators", default="mediapipe", metavar="LIST",
+                    help="RGB estimators side by side, comma-separated: mediapipe (always), crossmodal")  # fmt: skip
     args = ap.parse_args(argv)
-    global LANDMARKER
+    global LANDMARKER, ESTIMATORS
     LANDMARKER = args.landmarker
+    ESTIMATORS = ("mediapipe",) + tuple(e for e in args.estimators.split(",") if e and e != "mediapipe")
+    if any(e not in ("crossmodal",) for e in ESTIMATORS[1:]):
+        ap.error("--estimators: mediapipe and crossmodal are the RGB estimators")
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be >= 1")
     if args.video_fps <= 0:

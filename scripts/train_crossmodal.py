@@ -10,13 +10,18 @@ posterior and from the RGB posterior alone (:func:`models.crossmodal.crossmodal_
 branch learns to decode the pose and the hand's surface on its own. Every ``--eval-every`` steps the
 validation shards are scored: the shape error in mm (joints relative to the palm centre, in hand
 sizes, times the true hand size) of RGB-only, RGB-D and of MediaPipe's own world landmarks (the
-baseline), and the hand-size error. ``OUT/last.pt`` resumes; ``OUT/final.pt`` is the model
-(``weights_only`` loadable) with ``OUT/history.json``.
+baseline), and the hand-size error. Targets and depth points are in the frame of the viewing ray
+through the hand (:func:`models.crossmodal_data.to_ray_frame`), as MediaPipe's world landmarks are;
+the image crops get photometric augmentation (``--no-augment`` turns it off). ``OUT/last.pt`` resumes; ``OUT/final.pt`` is the model
+(:func:`models.crossmodal.save_weights`, ``weights_only`` loadable) with ``OUT/history.json``;
+``--ship`` also copies it to ``models/weights/crossmodal_light.pt`` (the shipped model's name:
+``crossmodal``, :mod:`models.registry`).
 
 Usage::
 
     python scripts/train_crossmodal.py make-data --out checkpoints/xm_data --train-clips 800 --val-clips 100
     python scripts/train_crossmodal.py train --data checkpoints/xm_data --out checkpoints/xm --steps 3000 [--light]
+    python scripts/train_crossmodal.py pack --data checkpoints/xm_data --out xm_pack   # JPEG crops, uint8 points
 """
 
 from __future__ import annotations
@@ -66,13 +71,40 @@ def make_data(out: Path, train_clips: int, val_clips: int, workers: int) -> None
             print(f"{job[0]}: {res} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
-def _batch(data: dict, idx: np.ndarray, device):  # noqa: ANN001, ANN202
+_KEYS = ("image", "landmarks", "points", "cloud", "pose", "log_size")
+
+
+def _on_device(data: dict, device) -> dict:  # noqa: ANN001
+    """The training arrays as tensors on ``device``, once (a few hundred MB at most: fits any GPU)."""
     import torch
 
-    t = {k: torch.from_numpy(np.ascontiguousarray(data[k][idx])).to(device)
-         for k in ("landmarks", "points", "cloud", "pose", "log_size")}  # fmt: skip
-    t["image"] = torch.from_numpy(np.ascontiguousarray(data["image"][idx])).to(device).permute(0, 3, 1, 2).float() / 255.0
+    return {k: torch.from_numpy(np.ascontiguousarray(data[k])).to(device) for k in _KEYS}
+
+
+def _batch(data: dict, idx, device, augment: bool = False):  # noqa: ANN001, ANN202
+    """The samples ``idx`` (a tensor of indices) of :func:`_on_device` tensors; ``augment``: photometric
+    domain randomisation of the crops (per sample: brightness x0.6-1.4, contrast x0.7-1.3, per-channel
+    gain x0.85-1.15, grey 10 %, pixel noise up to 4 %), for a model that must also work on real images."""
+    import torch
+
+    t = {k: data[k][idx] for k in _KEYS if k != "image"}
+    img = data["image"][idx].permute(0, 3, 1, 2).float() / 255.0
+    if augment:
+        b = len(idx)
+        u = lambda lo, hi, *shape: torch.empty(b, *shape, 1, 1, device=device).uniform_(lo, hi)  # noqa: E731
+        mean = img.mean(dim=(1, 2, 3), keepdim=True)
+        img = (img - mean) * u(0.7, 1.3, 1) + mean
+        img = img * u(0.6, 1.4, 1) * u(0.85, 1.15, 3)
+        grey = (torch.rand(b, 1, 1, 1, device=device) < 0.1).float()
+        img = grey * img.mean(dim=1, keepdim=True).expand_as(img) + (1 - grey) * img
+        img = (img + torch.randn_like(img) * u(0.0, 0.04, 1)).clamp(0.0, 1.0)
+    t["image"] = img
     return t
+
+
+def _part(data: Path, part: str) -> Path:
+    """``DATA/train`` (shards) or ``DATA/train.npz`` (a ``pack`` file)."""
+    return data / f"{part}.npz" if (data / f"{part}.npz").is_file() else data / part
 
 
 def evaluate(model, val: dict, device) -> dict:  # noqa: ANN001
@@ -82,13 +114,14 @@ def evaluate(model, val: dict, device) -> dict:  # noqa: ANN001
     from models.crossmodal_data import hand_targets
 
     model.eval()
+    tensors = _on_device(val, device)
     size = np.exp(val["log_size"].astype(np.float64))
     errs = {"rgb": [], "rgbd": []}
     size_err = {"rgb": [], "rgbd": []}
     with torch.no_grad():
         for i in range(0, len(size), 256):
             idx = np.arange(i, min(i + 256, len(size)))
-            b = _batch(val, idx, device)
+            b = _batch(tensors, torch.from_numpy(idx).to(device), device)
             for name, kwargs in (("rgb", {}), ("rgbd", {"points": b["points"]})):
                 out = model(landmarks=b["landmarks"], image=b["image"] if model.config.crop else None, **kwargs)
                 d = (out["pose"] - b["pose"]).norm(dim=-1).mean(dim=1).cpu().numpy()
@@ -109,12 +142,12 @@ def evaluate(model, val: dict, device) -> dict:  # noqa: ANN001
 def train(args: argparse.Namespace) -> None:
     import torch
 
-    from models.crossmodal import CrossModal, CrossModalConfig, crossmodal_loss
-    from models.crossmodal_data import load_shards
+    from models.crossmodal import CrossModal, CrossModalConfig, crossmodal_loss, save_weights
+    from models.crossmodal_data import load_shards, to_ray_frame
 
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    data, val = load_shards(Path(args.data) / "train"), load_shards(Path(args.data) / "val")
+    data, val = (to_ray_frame(load_shards(_part(Path(args.data), part))) for part in ("train", "val"))
     cfg = CrossModalConfig.light() if args.light else CrossModalConfig()
     cfg = replace(cfg, alignment=args.alignment, crop=0 if args.no_image else data["image"].shape[1],
                   cloud_points=data["cloud"].shape[1])  # fmt: skip
@@ -134,11 +167,13 @@ def train(args: argparse.Namespace) -> None:
         start, history, seconds = ck["step"], ck["history"], ck["seconds"]
         print(f"resumed at step {start}", flush=True)
     n = len(data["pose"])
+    tensors = _on_device(data, device)
     print(f"{n} training samples, {len(val['pose'])} validation; {sum(p.numel() for p in model.parameters())} "
           f"parameters; {cfg}", flush=True)  # fmt: skip
     for step in range(start, args.steps):
         t0 = time.perf_counter()
-        b = _batch(data, rng.integers(0, n, args.batch), device)
+        b = _batch(tensors, torch.from_numpy(rng.integers(0, n, args.batch)).to(device), device,
+                   augment=not args.no_augment)  # fmt: skip
         res = model(landmarks=b["landmarks"], image=b["image"] if cfg.crop else None, points=b["points"])
         loss, parts = crossmodal_loss(res, b["pose"], b["log_size"], b["cloud"], cfg.alignment, beta=args.beta)
         opt.zero_grad(set_to_none=True)
@@ -155,10 +190,17 @@ def train(args: argparse.Namespace) -> None:
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                         "rng": rng.bit_generator.state, "step": step + 1, "history": history, "seconds": seconds},
                        out / "last.pt")  # fmt: skip
-    meta = {"steps": args.steps, "batch": args.batch, "device": str(device), "seconds": round(seconds, 1),
-            "train_samples": n, "val": history[-1] if history else None}  # fmt: skip
-    torch.save({"model": model.state_dict(), "config": cfg.to_dict(), "meta": meta}, out / "final.pt")
+    meta = {"steps": args.steps, "batch": args.batch, "alignment": cfg.alignment, "augment": not args.no_augment,
+            "frame": "ray", "device": str(device), "seconds": round(seconds, 1),
+            "train_samples": n, "points": int(data["points"].shape[1]), "crop": int(data["image"].shape[1]),
+            "val": history[-1] if history else None}  # fmt: skip
+    save_weights(model, out / "final.pt", meta)
     (out / "history.json").write_text(json.dumps({"history": history, "meta": meta}, indent=1))
+    if args.ship:
+        from models.registry import shipped_path
+
+        save_weights(model, shipped_path("crossmodal"), meta)
+        print(f"shipped {shipped_path('crossmodal')}", flush=True)
 
 
 def main() -> int:
@@ -169,6 +211,12 @@ def main() -> int:
     d.add_argument("--train-clips", type=int, default=800)
     d.add_argument("--val-clips", type=int, default=100)
     d.add_argument("--workers", type=int, default=2)
+    k = sub.add_parser("pack", help="a compact copy of the data (JPEG crops, uint8 points) to move it to a GPU machine")
+    k.add_argument("--data", required=True, type=Path)
+    k.add_argument("--out", required=True, type=Path)
+    k.add_argument("--crop", type=int, default=64)
+    k.add_argument("--points", type=int, default=256)
+    k.add_argument("--cloud-points", type=int, default=128)
     t = sub.add_parser("train")
     t.add_argument("--data", required=True)
     t.add_argument("--out", required=True)
@@ -179,12 +227,21 @@ def main() -> int:
     t.add_argument("--alignment", choices=("none", "kl", "poe"), default="poe")
     t.add_argument("--light", action="store_true")
     t.add_argument("--no-image", action="store_true", help="ablation: landmarks only")
+    t.add_argument("--no-augment", action="store_true", help="ablation: no photometric augmentation of the crops")
+    t.add_argument("--ship", action="store_true", help="also write the shipped models/weights/crossmodal_light.pt")
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--eval-every", type=int, default=250)
     args = ap.parse_args()
     if args.cmd == "make-data":
         make_data(args.out, args.train_clips, args.val_clips, args.workers)
+    elif args.cmd == "pack":
+        from models.crossmodal_data import pack_shards
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        for part in ("train", "val"):
+            print(part, pack_shards(args.data / part, args.out / f"{part}.npz", args.crop, args.points,
+                                    args.cloud_points), flush=True)  # fmt: skip
     else:
         train(args)
     return 0

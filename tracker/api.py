@@ -72,7 +72,8 @@ class TrackerOptions:
         model: MediaPipe landmark model, ``lite`` or ``full``.
         landmarker: what runs the models: ``litert`` (the default, ~3x faster) or ``mediapipe`` (its graph).
         min_detection_confidence, min_tracking_confidence: MediaPipe's thresholds in [0, 1].
-        estimator: with depth images: ``fused``, ``v2v`` or ``mediapipe`` (see the README).
+        estimator: ``fused``, ``v2v`` or ``mediapipe`` (with depth images), ``crossmodal`` (RGB or
+            RGB-D; see the README).
         smoothing: One Euro preset (``off``, ``low``, ``medium``, ``high``) or parameters
             (VIDEO / LIVE_STREAM only; IMAGE never smooths).
         prior, refine: run the pose prior / masked joint refiner stages.
@@ -93,7 +94,7 @@ class TrackerOptions:
     landmarker: Literal["mediapipe", "litert"] | None = None
     min_detection_confidence: float | None = None
     min_tracking_confidence: float | None = None
-    estimator: Literal["fused", "v2v", "mediapipe"] | None = None
+    estimator: Literal["fused", "v2v", "mediapipe", "crossmodal"] | None = None
     smoothing: str | OneEuroParams | None = None
     prior: bool | None = None
     refine: bool | None = None

@@ -2,8 +2,9 @@
 for 1..N views.
 
 Single view (webcam, video, image folder, RealSense, one synthetic camera), stages in order:
-``landmarks`` (MediaPipe) -> ``lift`` (metric 3D from one view) -> ``depth`` (depth lift of the
-``fused`` estimator) and ``v2v`` (V2V-PoseNet, ``fused`` / ``v2v``) -> ``identity`` -> ``prior`` ->
+``landmarks`` (MediaPipe) -> ``crossmodal`` (the cross-modal shape, ``--estimator crossmodal``) ->
+``lift`` (metric 3D from one view) -> ``depth`` (depth lift of the ``fused`` / ``crossmodal``
+estimators) and ``v2v`` (V2V-PoseNet, ``fused`` / ``v2v`` / ``crossmodal``) -> ``identity`` -> ``prior`` ->
 ``refiner`` -> ``temporal_refine`` -> ``smoothing`` -> ``grip`` -> ``gestures``. The depth stages
 pass frames without depth through unchanged.
 
@@ -122,12 +123,21 @@ def _v2v_stage(config: TrackerConfig) -> Stage:
     return V2VDepthEstimator(v2v, preload=estimator == "v2v" or custom)
 
 
-def _single_view(config: TrackerConfig) -> list[tuple[str, Stage]]:
-    v2v = _v2v_stage(config) if config.depth.estimator in ("fused", "v2v") else None  # models before MediaPipe
-    stages: list[tuple[str, Stage]] = [
-        ("landmarks", landmark_stage(config.landmarks, view=0)),
-        ("lift", MetricLifter(config.lift)),
-    ]
+def _crossmodal_stage(config: TrackerConfig, device: Device) -> Stage:
+    """The cross-modal estimator, its model loaded now (``--estimator crossmodal``)."""
+    from tracker.stages.crossmodal import CrossModalEstimator
+
+    return CrossModalEstimator(replace(config.depth.crossmodal, device=device()))
+
+
+def _single_view(config: TrackerConfig, device: Device) -> list[tuple[str, Stage]]:
+    estimator = config.depth.estimator
+    crossmodal = _crossmodal_stage(config, device) if estimator == "crossmodal" else None  # models before MediaPipe
+    v2v = _v2v_stage(config) if estimator in ("fused", "v2v", "crossmodal") else None
+    stages: list[tuple[str, Stage]] = [("landmarks", landmark_stage(config.landmarks, view=0))]
+    if crossmodal is not None:
+        stages.append(("crossmodal", crossmodal))
+    stages.append(("lift", MetricLifter(config.lift)))
     if v2v is not None:
         stages.append(("depth", DepthLifter(config.depth.lift)))
         stages.append(("v2v", v2v))
@@ -183,7 +193,7 @@ def build_pipeline(config: TrackerConfig = TrackerConfig(), cameras: Sequence[Ca
         from tracker.post.gestures import gesture_stage
 
         gestures = gesture_stage(config.gestures, device())
-    stages = _single_view(config) if num_views == 1 else _rig(config, fixed, num_views, device)
+    stages = _single_view(config, device) if num_views == 1 else _rig(config, fixed, num_views, device)
     stages += post
     if config.smoothing is not None:
         stages.append(("smoothing", TemporalSmoother(config.smoothing)))

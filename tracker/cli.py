@@ -141,12 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
                           "tracking, ~3x faster, same joints) or mediapipe (its own graph, the reference)")  # fmt: skip
     trk.add_argument("--model", choices=("lite", "full"),
                      help="MediaPipe landmark model: lite is faster, full more accurate (default full)")  # fmt: skip
-    trk.add_argument("--estimator", choices=("fused", "v2v", "mediapipe"),
+    trk.add_argument("--estimator", choices=("fused", "v2v", "mediapipe", "crossmodal"),
                      help="fused (default): MediaPipe 2D placed in 3D with the depth image when the source has "
                           "one (RealSense, synthetic), V2V-PoseNet on depth for hands RGB misses, RGB-only "
                           "without depth; v2v: V2V-PoseNet on the depth image for every hand (crops seeded by "
                           "MediaPipe when colour is present, else tracked / segmented in depth); mediapipe: RGB "
-                          "only, ignore depth")  # fmt: skip
+                          "only, ignore depth; crossmodal: the cross-modal latent model's hand shape (from RGB, "
+                          "fused with the depth points when there is depth), placed like fused; single-view "
+                          "sources")  # fmt: skip
     trk.add_argument("--v2v-weights", type=Path, metavar="FILE",
                      help="V2V-PoseNet weights (default: the shipped v2v_light checkpoint)")  # fmt: skip
     trk.add_argument("--smoothing", metavar="PRESET|MIN_CUTOFF,BETA",

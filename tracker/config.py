@@ -55,6 +55,7 @@ from tracker.post.gestures import GestureConfig
 from tracker.post.grip import GripConfig
 from tracker.post.one_euro import SMOOTHING_PRESETS, OneEuroParams, parse_smoothing
 from tracker.post.temporal_refine import TemporalRefineConfig
+from tracker.stages.crossmodal import CrossModalStageConfig
 from tracker.stages.depth_lift import DepthLiftConfig
 from tracker.stages.identity import IdentityConfig
 from tracker.stages.landmarks import LandmarkConfig
@@ -77,7 +78,7 @@ __all__ = [
 ]
 
 Speed = Literal["auto", "realtime", "max"]
-Estimator = Literal["fused", "v2v", "mediapipe"]
+Estimator = Literal["fused", "v2v", "mediapipe", "crossmodal"]
 FusionMethod = Literal["ransac", "dlt", "learned"]
 TorchDevice = Literal["auto", "cpu", "cuda"]
 
@@ -127,15 +128,19 @@ class DepthConfig:
 
     Attributes:
         estimator: ``fused`` (MediaPipe's joints placed with the depth image, V2V-PoseNet for hands
-            RGB misses), ``v2v`` (V2V-PoseNet for every hand) or ``mediapipe`` (ignore depth).
+            RGB misses), ``v2v`` (V2V-PoseNet for every hand), ``mediapipe`` (ignore depth) or
+            ``crossmodal`` (the cross-modal model's shape, RGB alone or fused with the depth points,
+            then placed like ``fused``; also on RGB-only sources, where it replaces MediaPipe's shape).
         lift: the depth lift of the ``fused`` estimator.
         v2v: the V2V-PoseNet stage (its ``mode``, ``max_hands`` and ``device`` are set by the
             builder from ``estimator``, ``landmarks.max_hands`` and ``TrackerConfig.device``).
+        crossmodal: the cross-modal stage (its ``device`` is set by the builder).
     """
 
     estimator: Estimator = "fused"
     lift: DepthLiftConfig = field(default_factory=DepthLiftConfig)
     v2v: V2VStageConfig = field(default_factory=V2VStageConfig)
+    crossmodal: CrossModalStageConfig = field(default_factory=CrossModalStageConfig)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import torch
 
 import models
 from models import registry
+from models.crossmodal import LANDMARK_FEATURES, CrossModal
 from models.gestures.recognizer import ClassRecognizer
 from models.hamuco import HaMuCo
 from models.prior import PosePrior
@@ -24,6 +25,8 @@ from models.v2v import RefPointNet, V2VPoseNet
 from tracker.core.errors import AcceleratorError, ConfigError, ModelError
 
 ROOT = Path(__file__).resolve().parents[2]
+
+CROSSMODAL_PARAMS = 310_384  # models/weights/crossmodal_light.md
 
 #: Every shipped checkpoint -> (class, parameter count / prior (joints, k)). The counts are the
 #: weight cards' (models/weights/*.md): the file rebuilds the architecture it was trained with.
@@ -40,6 +43,7 @@ SHIPPED: dict[str, tuple[type, int | tuple[int, int]]] = {
     "gestures_shrec14": (ClassRecognizer, 337_518),
     "gestures_shrec28": (ClassRecognizer, 338_876),
     "temporal_refiner": (ClassRecognizer, 258_304),
+    "crossmodal": (CrossModal, CROSSMODAL_PARAMS),
 }
 
 #: A file of another kind for each name (the loader must refuse it, not crash later).
@@ -56,6 +60,7 @@ WRONG_KIND = {
     "gestures_shrec14": "refiner_mp21",
     "gestures_shrec28": "hamuco",
     "temporal_refiner": "refpoint",
+    "crossmodal": "refiner_mp21",
 }
 
 
@@ -97,6 +102,13 @@ def test_every_shipped_checkpoint_loads(name: str, device: str) -> None:
         assert p.shape == (1, model.num_classes) and np.isfinite(p).all()
         return
     assert not model.training
+    if isinstance(model, CrossModal):
+        c = model.config.crop
+        with torch.inference_mode():
+            out = model(landmarks=torch.rand(2, LANDMARK_FEATURES, device=device), points=torch.rand(2, 256, 3, device=device),
+                        image=torch.rand(2, 3, c, c, device=device) if c else None)  # fmt: skip
+        assert out["pose"].shape == (2, 21, 3) and torch.isfinite(out["pose"]).all()
+        return
     if isinstance(model, (V2VPoseNet, RefPointNet)):
         g = model.in_grid
         with torch.inference_mode():

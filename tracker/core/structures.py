@@ -337,6 +337,9 @@ class HandPose:
             triangulation / fusion), or None when the estimator gives none.
         gesture: the gesture that this hand completed on this frame (``--gestures``), or None.
         grip: pinch / grab state (``--gestures``), or None.
+        surface: ``(M, 3)`` mm, points of the hand's surface decoded by the cross-modal estimator
+            (``--estimator crossmodal``), in the frame of ``joints_local`` until the lift places them
+            and in that of ``joints_3d`` after it; None for other estimators.
     """
 
     joints_2d: np.ndarray
@@ -353,6 +356,7 @@ class HandPose:
     uncertainty_mm: np.ndarray | None = None
     gesture: GestureEvent | None = None
     grip: Grip | None = None
+    surface: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if np.shape(self.joints_2d) != (NUM_JOINTS, 2):
@@ -365,6 +369,8 @@ class HandPose:
             value = getattr(self, name)
             if value is not None and np.shape(value) != (NUM_JOINTS, 3):
                 raise ValueError(f"{name} must be ({NUM_JOINTS}, 3), got {np.shape(value)}")
+        if self.surface is not None and (np.ndim(self.surface) != 2 or np.shape(self.surface)[1] != 3):
+            raise ValueError(f"surface must be (M, 3), got {np.shape(self.surface)}")
 
     def replace(self, **changes: object) -> "HandPose":
         """A copy with some fields changed (poses are immutable)."""

@@ -136,7 +136,9 @@ class DepthLifter:
         moved = guess @ rot.T + t
         agree = ok & (np.linalg.norm(np.nan_to_num(pts) - moved, axis=1) <= cfg.inlier_mm)
         joints = np.where(agree[:, None], pts, moved)
-        return hand.replace(joints_3d=joints)
+        if hand.surface is None or hand.joints_3d is None:
+            return hand.replace(joints_3d=joints, surface=None)
+        return hand.replace(joints_3d=joints, surface=hand.surface @ rot.T + t)
 
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
         out = []

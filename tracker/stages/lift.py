@@ -23,6 +23,7 @@ from typing import Literal
 
 import numpy as np
 
+from tracker.core.geometry import rotation_to_ray
 from tracker.core.structures import FrameSet, HandPose, Intrinsics
 
 __all__ = ["LiftConfig", "MetricLifter", "fit_translation", "ray_rotation", "normalized_points"]
@@ -60,17 +61,7 @@ def normalized_points(uv: np.ndarray, intr: Intrinsics) -> np.ndarray:
 
 def ray_rotation(uv: np.ndarray, intr: Intrinsics) -> np.ndarray:
     """Rotation (3, 3) taking the optical axis +z to the viewing ray through pixel ``uv`` (2,)."""
-    ray = intr.unproject(uv, 1.0)
-    ray /= np.linalg.norm(ray)
-    z = np.array([0.0, 0.0, 1.0])
-    axis = np.cross(z, ray)
-    s = np.linalg.norm(axis)
-    if s < 1e-12:
-        return np.eye(3)
-    axis /= s
-    c = float(ray @ z)
-    kx = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return np.eye(3) + s * kx + (1 - c) * (kx @ kx)
+    return rotation_to_ray(intr.unproject(uv, 1.0))
 
 
 def fit_translation(
@@ -125,7 +116,8 @@ def fit_translation(
 
 
 class MetricLifter:
-    """Pipeline stage: fills ``joints_3d`` (mm, camera frame) of hands that have ``joints_local``.
+    """Pipeline stage: fills ``joints_3d`` (mm, camera frame) of hands that have ``joints_local``
+    (and moves their decoded ``surface`` the same way).
 
     Hands without a local shape, or whose fit fails (behind the camera, non-finite), keep
     ``joints_3d = None`` and a warning is logged.
@@ -140,16 +132,20 @@ class MetricLifter:
             return hand
         xy = normalized_points(hand.joints_2d, intr)
         local = hand.joints_local * self.config.hand_scale
+        rot = np.eye(3)
         if self.config.align == "ray":
             centre = intr.project(np.array([xy[:, 0].mean(), xy[:, 1].mean(), 1.0]))
-            local = local @ ray_rotation(centre, intr).T
+            rot = ray_rotation(centre, intr)
+            local = local @ rot.T
         weights = np.clip(hand.confidence, 1e-3, None)
         t, _ = fit_translation(local, xy, weights, self.config.gauss_newton_steps)
         joints = local + t
         if not np.isfinite(joints).all() or joints[:, 2].min() < self.config.min_depth_mm:
             log.warning("metric lift failed for a hand (depth %.0f mm); no 3D this frame", float(t[2]))
             return hand
-        return hand.replace(joints_3d=joints)
+        if hand.surface is None:
+            return hand.replace(joints_3d=joints)
+        return hand.replace(joints_3d=joints, surface=(hand.surface * self.config.hand_scale) @ rot.T + t)
 
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
         return [self.lift(h, frameset.frames[h.view].camera.intrinsics) for h in hands]

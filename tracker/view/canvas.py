@@ -128,6 +128,7 @@ class TrackerView:
             use_backend(headless=not show)
 
         self._cfg = config or ViewConfig()
+        self._show_surface = self._cfg.show_surface
         self._gestures: dict[int, tuple[str, float]] = {}  # track id -> (label text, shown until, s)
         if self._cfg.max_hands < 1 or not 0.1 <= self._cfg.split <= 0.9:
             raise ValueError(f"need max_hands >= 1 and 0.1 <= split <= 0.9, got {self._cfg}")
@@ -241,9 +242,21 @@ class TrackerView:
         self._view3d.pos, self._view3d.size = (left + 2, 0), (max(1, w - left - 2), h)
 
     def _on_key(self, event: object) -> None:
-        """``r`` in a window: re-centre the 3D camera on the hands."""
-        if getattr(event, "text", "") in ("r", "R"):
+        """``r`` in a window: re-centre the 3D camera on the hands; ``p``: show / hide decoded surfaces."""
+        key = getattr(event, "text", "")
+        if key in ("r", "R"):
             self.reset_camera()
+        elif key in ("p", "P"):
+            self.show_surface = not self.show_surface
+
+    @property
+    def show_surface(self) -> bool:
+        """Whether decoded hand surfaces (``HandPose.surface``) are drawn (from the next update)."""
+        return self._show_surface
+
+    @show_surface.setter
+    def show_surface(self, on: bool) -> None:
+        self._show_surface = bool(on)
 
     # ---------------------------------------------------------------------------- public
 
@@ -448,6 +461,11 @@ class TrackerView:
             joints = to_view0(np.asarray(hand.joints_3d, dtype=np.float64), hand.view, frameset)
         display = None if joints is None else camera_to_display(joints)
         slot.show_3d(display, colors)
+        surface = None
+        if self._show_surface and hand.surface is not None and joints is not None:
+            surface = camera_to_display(to_view0(np.asarray(hand.surface, dtype=np.float64), hand.view, frameset))
+        r, g, b, _ = track_color(hand.track_id)
+        slot.show_surface(surface, (r, g, b, 0.6))
         return display
 
     def _frame_once(self, hands_display: Sequence[np.ndarray]) -> None:

@@ -27,6 +27,9 @@ class ViewConfig:
         rig_frustum_depth_mm: depth of each camera's pyramid in rig mode.
         rig_tile_width: width of one view's tile in the rig mode's image grid, pixels.
         uncertainty_red_mm: rig mode's colour scale: joints this uncertain (or more) are red.
+        show_surface: draw the hand surface points the cross-modal estimator decodes
+            (``HandPose.surface``) in the 3D panel; the ``p`` key toggles it in a window.
+        surface_point_px: size of those points.
     """
 
     max_hands: int = 4
@@ -45,3 +48,5 @@ class ViewConfig:
     rig_frustum_depth_mm: float = 120.0
     rig_tile_width: int = 640
     uncertainty_red_mm: float = UNCERTAINTY_RED_MM
+    show_surface: bool = True
+    surface_point_px: float = 3.0

@@ -42,6 +42,8 @@ class HandVisuals:
             width=config.bone_width_px, connect="segments", method="gl", antialias=True, parent=scene3d
         )
         self.joints3d = visuals.Markers(parent=scene3d)
+        self.surface3d = visuals.Markers(parent=scene3d)
+        self.surface3d.order = 4
         # 2D: image < bones < joints < label, no depth test. 3D: joints after all lines and without
         # depth test, so a joint is never half buried in its own bones.
         self.bones2d.order, self.joints2d.order, self.label.order = 1, 2, 3
@@ -54,6 +56,15 @@ class HandVisuals:
         """Hide every visual of the slot (an absent hand)."""
         self.show_2d(None, None, None, None)
         self.show_3d(None, None)
+        self.show_surface(None, None)
+
+    def show_surface(self, points_display: np.ndarray | None, color: RGBA | None) -> None:
+        """Draw the decoded hand surface (``(M, 3)`` display-frame mm) as small points; None hides it."""
+        ok = None if points_display is None else np.isfinite(points_display).all(axis=1)
+        self.surface3d.visible = ok is not None and bool(ok.any())
+        if self.surface3d.visible:
+            self.surface3d.set_data(pos=np.ascontiguousarray(points_display[ok], dtype=np.float32), face_color=color,
+                                    edge_width=0.0, size=self._cfg.surface_point_px)  # fmt: skip
 
     def show_2d(
         self, joints_2d: np.ndarray | None, colors: np.ndarray | None, label: str | None, label_color: RGBA | None

@@ -26,7 +26,7 @@ from tracker.core.structures import (  # noqa: E402
 )
 from tracker.runtime.stats import LoopStats, StageStats  # noqa: E402
 from tracker.view import TrackerView, ViewConfig, ViewUnavailableError, use_backend  # noqa: E402
-from tracker.view.colors import FINGER_COLORS, confidence_colors  # noqa: E402
+from tracker.view.colors import FINGER_COLORS, confidence_colors, track_color  # noqa: E402
 from tracker.view.geometry import camera_to_display  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[3]
@@ -529,3 +529,32 @@ def test_single_view_after_rig_view_restores_the_single_camera(view: TrackerView
     rows, cols = PATCH
     inside = pixel(rgb, view, (cols.start + cols.stop) / 2, (rows.start + rows.stop) / 2)
     assert near(inside, (230 / 255, 30 / 255, 30 / 255), 10)  # the plain image again, not a mosaic
+
+
+def test_decoded_surface_is_drawn_and_toggled(view: TrackerView) -> None:
+    """A hand with ``surface`` points (the cross-modal estimator's) gets them drawn in the 3D panel in its
+    track colour; ``show_surface = False`` (the ``p`` key) hides them and the skeleton stays."""
+    joints = spread_hand_2d()
+    result = make_result([joints])
+    hand = result.hands[0]
+    rng = np.random.default_rng(0)
+    surface = hand.joints_3d.mean(axis=0) + rng.normal(0.0, 25.0, (400, 3)) * [1.0, 1.0, 0.3]
+    with_surface = FrameResult(result.frameset, (hand.replace(surface=surface),), result.timings_ms, result.latency_ms)
+
+    def changed(a: np.ndarray, b: np.ndarray) -> int:
+        """3D-panel pixels that differ by more than 30 levels."""
+        return int((np.abs(panel(a, view, "3d").astype(int) - panel(b, view, "3d").astype(int)).max(axis=-1) > 30).sum())
+
+    view.update(result)
+    bare = view.render()
+    view.update(with_surface)
+    drawn = view.render()
+    assert changed(drawn, bare) > 300
+    ys, xs = np.nonzero((np.abs(drawn.astype(int) - bare.astype(int)).max(axis=-1) > 30))
+    tint = drawn[ys, xs].astype(float).mean(axis=0)
+    assert np.argmax(tint) == np.argmax(track_color(hand.track_id)[:3])  # drawn in the track's colour
+    view.show_surface = False
+    view.update(with_surface)
+    hidden = view.render()
+    assert changed(hidden, bare) < 20
+    view.show_surface = True
