@@ -4,7 +4,8 @@
 The committed set stores depth and labels only; its RGB is rendered again from the recorded seeds and
 scene configs (``scripts/make_synth_eval.py``), and every re-rendered frame's joints are checked against
 the stored ones. Each sequence (12 frames) is played through a fresh pipeline built from the default
-configuration (tracking mode, One Euro smoothing, one hand) with only the estimator changed:
+configuration (tracking mode, One Euro smoothing, one hand; the pose prior off, so that the estimators
+are compared alone) with only the estimator changed:
 
 * ``mediapipe`` (RGB only: MediaPipe's world landmarks placed by the metric lift),
 * ``crossmodal-rgb`` (the cross-modal shape from RGB alone, same lift; the depth image is withheld),
@@ -49,7 +50,8 @@ ESTIMATORS = ("mediapipe", "crossmodal-rgb", "fused", "crossmodal", "v2v")
 
 def _config(name: str, weights: Path | None) -> TrackerConfig:
     estimator = "crossmodal" if name.startswith("crossmodal") else name
-    cfg = override(TrackerConfig(), **{"landmarks.max_hands": 1, "depth.estimator": estimator})
+    cfg = override(TrackerConfig(), **{"landmarks.max_hands": 1, "depth.estimator": estimator,
+                                       "prior.enabled": False})  # the estimators alone  # fmt: skip
     if weights is not None:
         cfg = replace(cfg, depth=replace(cfg.depth, crossmodal=replace(cfg.depth.crossmodal, weights=weights)))
     return cfg

@@ -197,7 +197,7 @@ def test_prior_and_refiner_run_as_stages(tmp_path, caplog, synthetic_scene):
     caplog.set_level("INFO")
     base = ["--source", "synthetic:3", "--estimator", "mediapipe", "--no-view", "--speed", "max", "--frames", "3"]
     joints, summaries = {}, {}
-    for name, extra in (("plain", []), ("staged", ["--prior", "--refine"])):
+    for name, extra in (("plain", ["--no-prior"]), ("staged", ["--prior", "--refine"])):
         caplog.clear()
         out = tmp_path / f"{name}.jsonl"
         assert run_tracker.main([*base, "--export", str(out), *extra]) == Exit.OK, caplog.text

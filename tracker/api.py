@@ -76,7 +76,9 @@ class TrackerOptions:
             RGB-D; see the README).
         smoothing: One Euro preset (``off``, ``low``, ``medium``, ``high``) or parameters
             (VIDEO / LIVE_STREAM only; IMAGE never smooths).
-        prior, refine: run the pose prior / masked joint refiner stages.
+        prior: the pose prior: True on every hand, False off, None = the default (on for RGB frames of
+            a single view, :class:`~tracker.config.PriorConfig`).
+        refine: run the masked joint refiner stage.
         gestures: detect gestures online on each hand (VIDEO / LIVE_STREAM): ``shrec14``, ``shrec28``,
             a checkpoint ``.pt`` or a gesture set ``.npz``; events in :attr:`HandPose.gesture`.
         grip: pinch / grab state of each hand (:attr:`HandPose.grip`; on with ``gestures``).

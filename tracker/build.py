@@ -47,9 +47,11 @@ log = logging.getLogger(__name__)
 Device = Callable[[], str]
 
 
-def prior_stage(path: str | Path | None = None) -> Stage:
+def prior_stage(path: str | Path | None = None, strength: float | None = None, confidence_gain: float = 0.5,
+                rgb_only: bool = False) -> Stage:  # fmt: skip
     """A :class:`~tracker.post.prior.PriorStage` with the 21-joint prior at ``path`` (default: the
-    shipped ``prior_mp21``), loaded now. Priors are NumPy: no device.
+    shipped ``prior_mp21``), loaded now, with ``strength`` / ``confidence_gain`` (:class:`PriorConfig`)
+    and, ``rgb_only``, leaving hands of frames with a depth image alone. Priors are NumPy: no device.
 
     Raises:
         ModelError: the file is missing, unreadable or not a 21-joint prior (``--prior: ...``).
@@ -59,7 +61,7 @@ def prior_stage(path: str | Path | None = None) -> Stage:
     from tracker.post.prior import PriorStage
 
     try:
-        return PriorStage(load_pretrained("prior_mp21", path=path))
+        return PriorStage(load_pretrained("prior_mp21", path=path), strength, confidence_gain, rgb_only=rgb_only)
     except (ModelError, PriorError) as exc:
         raise ModelError(f"--prior: {exc}") from exc
 
@@ -94,11 +96,14 @@ def _device_once(choice: str) -> Device:
     return device
 
 
-def _post_stages(config: TrackerConfig, device: Device) -> list[tuple[str, Stage]]:
-    """``prior``, ``refiner`` and ``temporal_refine`` (when enabled), models loaded now."""
+def _post_stages(config: TrackerConfig, device: Device, num_views: int) -> list[tuple[str, Stage]]:
+    """``prior`` (``enabled`` None: single view, RGB frames only), ``refiner`` and ``temporal_refine``
+    (when enabled), models loaded now."""
     stages: list[tuple[str, Stage]] = []
-    if config.prior.enabled:
-        stages.append(("prior", prior_stage(config.prior.path)))
+    prior = config.prior
+    if prior.enabled or (prior.enabled is None and num_views == 1):
+        rgb_only = prior.enabled is None and config.depth.estimator != "mediapipe"  # mediapipe: depth unused
+        stages.append(("prior", prior_stage(prior.path, prior.strength, prior.confidence_gain, rgb_only=rgb_only)))
     if config.refiner.enabled:
         stages.append(("refiner", refiner_stage(config.refiner.path, device=device())))
     if config.temporal_refine.model is not None:
@@ -187,7 +192,7 @@ def build_pipeline(config: TrackerConfig = TrackerConfig(), cameras: Sequence[Ca
     if num_views < 1:
         raise ConfigError(f"a pipeline needs at least one view, got {num_views}")
     device = _device_once(config.device)
-    post = _post_stages(config, device)  # models first: a bad file fails before MediaPipe starts
+    post = _post_stages(config, device, num_views)  # models first: a bad file fails before MediaPipe starts
     gestures = None
     if config.gestures.model is not None:
         from tracker.post.gestures import gesture_stage

@@ -102,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Track hands in 3D (21 joints: pixels + millimetres in the camera frame) and show, "
         "record or export them. With no camera attached it plays the bundled demo recording.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="exit codes: " + ", ".join(f"{e.value} {e.name.lower()}" for e in Exit),
+        epilog="exit codes: " + ", ".join(f"{e.value} {e.name.lower()}" for e in Exit)
+        + "\n\nmany recordings at once, locally or on a Ray cluster: handtrack batch INPUT... --output DIR "
+        "(handtrack batch --help)",
         argument_default=S,
     )
     cfg = p.add_argument_group("configuration")
@@ -158,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="your hand's size relative to an average adult hand; fixes the absolute depth "
                           "(default 1.0)")  # fmt: skip
     trk.add_argument("--prior", nargs="?", const=True, type=Path, metavar="FILE",
-                     help="pull the 3D joints towards a pose prior (default file: the shipped 21-joint prior)")  # fmt: skip
+                     help="pull the 3D joints of every hand towards a pose prior (default file: the shipped "
+                          "21-joint prior); without it the prior runs on RGB-only single-view frames")  # fmt: skip
+    trk.add_argument("--no-prior", action="store_true", help="no pose prior at all")
     trk.add_argument("--refine", nargs="?", const=True, type=Path, metavar="FILE",
                      help="masked joint refiner on the 3D joints (default file: the shipped mp21 refiner)")  # fmt: skip
     trk.add_argument("--gestures", nargs="?", const="shrec14", metavar="MODEL",
@@ -260,6 +264,10 @@ def config_from_args(args: argparse.Namespace) -> TrackerConfig:
         changes["temporal_refine.model"] = given["temporal_refine"]
         if "smoothing" not in given:  # refiner + One Euro lags: worse than either alone (README)
             changes["smoothing"] = None
+    if given.get("no_prior"):
+        if "prior" in given:
+            raise ConfigError("--prior and --no-prior contradict each other")
+        changes["prior.enabled"] = False
     if given.get("grip"):
         changes["grip.enabled"] = True
     if given.get("no_view"):

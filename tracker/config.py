@@ -179,13 +179,16 @@ class PriorConfig:
     """The PCA pose prior stage (pulls 3D joints towards plausible hand poses).
 
     Attributes:
-        enabled: run it.
+        enabled: None (default) = on where it was validated (README "Pose prior and joint refiner in
+            the live pipeline"): single-view pipelines, on hands of frames without a depth image or
+            with the ``mediapipe`` estimator (the RGB path; depth estimators and rigs are left
+            alone); True = on every hand; False = off.
         path: a 21-joint prior ``.npz``; None = the shipped ``prior_mp21``.
-        strength: blend weight in [0, 1]; None = the prior's recommended one.
+        strength: blend weight in [0, 1]; None = the prior's recommended one (0.75 for the shipped prior).
         confidence_gain: in [0, 1]: how much low-confidence joints are pulled more.
     """
 
-    enabled: bool = False
+    enabled: bool | None = None
     path: Path | None = None
     strength: float | None = None
     confidence_gain: float = 0.5

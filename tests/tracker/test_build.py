@@ -2,12 +2,13 @@
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from tracker.build import build_pipeline
 from tracker.config import TrackerConfig, override
 from tracker.core.errors import ConfigError, ModelError
-from tracker.core.structures import FrameSet
+from tracker.core.structures import FrameSet, HandPose
 
 
 def _names(config, views=1):
@@ -19,9 +20,34 @@ def _names(config, views=1):
 
 
 def test_single_view_stages_in_order():
-    assert _names(TrackerConfig()) == ["landmarks", "lift", "depth", "v2v", "identity", "smoothing"]
+    assert _names(TrackerConfig()) == ["landmarks", "lift", "depth", "v2v", "identity", "prior", "smoothing"]
     rgb_only = override(TrackerConfig(), **{"depth.estimator": "mediapipe", "smoothing": None})
-    assert _names(rgb_only) == ["landmarks", "lift", "identity"]
+    assert _names(rgb_only) == ["landmarks", "lift", "identity", "prior"]
+    bare = override(TrackerConfig(), **{"depth.estimator": "mediapipe", "smoothing": None, "prior.enabled": False})
+    assert _names(bare) == ["landmarks", "lift", "identity"]
+    crossmodal = override(TrackerConfig(), **{"depth.estimator": "crossmodal"})
+    assert _names(crossmodal) == ["landmarks", "crossmodal", "lift", "depth", "v2v", "identity", "prior", "smoothing"]
+
+
+def test_default_prior_leaves_depth_frames_alone(synthetic_frameset):
+    """The default prior (``enabled`` None) runs on RGB frames only, unless the estimator ignores depth;
+    ``--prior`` (True) runs on every hand."""
+    fs = synthetic_frameset(42, t=0, num_frames=2, layout="single")
+    rgb = FrameSet(tuple(dataclasses.replace(f, depth=None) for f in fs.frames), fs.timestamp, fs.index)
+    joints = np.asarray(fs.frames[0].ground_truth.joints_3d[0]) * [1.0, 1.1, 0.9]  # implausible proportions
+    hand = HandPose(joints_2d=fs.frames[0].ground_truth.joints_2d[0], confidence=np.ones(21), timestamp=0.0,
+                    joints_3d=joints, handedness="right", handedness_score=0.9)  # fmt: skip
+
+    def prior_of(config: TrackerConfig) -> object:
+        return dict(build_pipeline(config).stages)["prior"]
+
+    auto = prior_of(TrackerConfig())
+    assert auto(fs, [hand])[0] is hand  # a depth frame: left alone
+    assert not np.allclose(auto(rgb, [hand])[0].joints_3d, joints)  # an RGB frame: pulled
+    mp = prior_of(override(TrackerConfig(), **{"depth.estimator": "mediapipe"}))
+    assert not np.allclose(mp(fs, [hand])[0].joints_3d, joints)  # depth unused by the estimator
+    forced = prior_of(override(TrackerConfig(), **{"prior.enabled": True}))
+    assert not np.allclose(forced(fs, [hand])[0].joints_3d, joints)
 
 
 def test_post_stages_go_before_smoothing():

@@ -31,6 +31,8 @@ class PriorStage:
             a 21-joint :class:`~models.refine_gate.GateReference`, or None (no gate). Each hand's
             strength is multiplied by its gate weight (that frame's hand size and bone proportions
             against the reference): a hand far from them is left as it is.
+        rgb_only: leave hands of frames that carry a depth image alone (the default live stage: the
+            prior was validated on the RGB path only).
 
     Raises:
         PriorError: the prior is not a 21-joint prior, or a parameter is out of range.
@@ -38,7 +40,7 @@ class PriorStage:
     """
 
     def __init__(self, prior: PosePrior, strength: float | None = None, confidence_gain: float = 0.5,
-                 gate: GateReference | Literal["shipped"] | None = "shipped") -> None:
+                 gate: GateReference | Literal["shipped"] | None = "shipped", rgb_only: bool = False) -> None:
         strength = prior.strength if strength is None else float(strength)
         if prior.num_joints != NUM_JOINTS:
             raise PriorError(f"the live pipeline needs a {NUM_JOINTS}-joint prior, got the {prior.layout!r} "
@@ -49,6 +51,7 @@ class PriorStage:
         self.strength = strength
         self.confidence_gain = confidence_gain
         self.gate = shipped_gate("mp21") if gate == "shipped" else gate
+        self.rgb_only = rgb_only
         if self.gate is not None and self.gate.layout != "mediapipe":
             raise PriorError(f"the live prior stage needs a 21-joint gate reference, got {self.gate.layout!r}")
 
@@ -62,6 +65,7 @@ class PriorStage:
         return self.prior.project(joints * flip, confidence, strength, self.confidence_gain) * flip
 
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
-        return [h.replace(joints_3d=self._apply(h.joints_3d, h.confidence, h.handedness == "left"),
+        return [h if self.rgb_only and frameset.frames[h.view].depth is not None else
+                h.replace(joints_3d=self._apply(h.joints_3d, h.confidence, h.handedness == "left"),
                           joints_world=self._apply(h.joints_world, h.confidence, h.handedness == "left"))
                 for h in hands]  # fmt: skip

@@ -78,7 +78,7 @@ class CrossModalEstimator:
         self._rng = np.random.default_rng(0)
         self._warned = False
 
-    def _inputs(self, frameset: FrameSet, hand: HandPose) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    def inputs(self, frameset: FrameSet, hand: HandPose) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """``(landmark features, crop (crop, crop, 3) uint8 or None, points (N, 3) or None)`` of one hand."""
         from models.crossmodal import POINT_SCALE_MM
         from models.crossmodal_data import crop_box, crop_image, landmark_features, region_points, sample_points
@@ -113,7 +113,7 @@ class CrossModalEstimator:
         from models.crossmodal import POINT_SCALE_MM
 
         todo = [i for i, h in enumerate(hands) if h.joints_local is not None]
-        inputs = {i: self._inputs(frameset, hands[i]) for i in todo}
+        inputs = {i: self.inputs(frameset, hands[i]) for i in todo}
         out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(hands)
         device = next(self.model.parameters()).device
         groups = ([i for i in todo if inputs[i][2] is not None], [i for i in todo if inputs[i][2] is None])
