@@ -119,7 +119,8 @@ CATALOG: Final[dict[str, Pretrained]] = {
                    "(models/weights/temporal_refiner.md)"),
         Pretrained("crossmodal", "crossmodal", "crossmodal_light.pt", "crossmodal_light",
                    "train it with `python scripts/train_crossmodal.py make-data --out DATA` then "
-                   "`python scripts/train_crossmodal.py train --data DATA --out DIR --light --ship` "
+                   "`python scripts/train_crossmodal.py train --data DATA --out DIR --light` and "
+                   "`python scripts/finetune_crossmodal.py --models DIR/final.pt --data DATA --ship FILE` "
                    "(models/weights/crossmodal_light.md)"),
     )
 }  # fmt: skip
