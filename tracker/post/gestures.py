@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from tracker.core.errors import ConfigError
 from tracker.core.structures import FrameSet, HandPose
+from tracker.post.tracks import drop_ended_tracks
 
 __all__ = ["GestureConfig", "GestureStage", "gesture_stage"]
 
@@ -65,9 +66,7 @@ class GestureStage:
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
         from models.gestures.online import OnlineDetector
 
-        live = {(h.view, h.track_id) for h in hands}
-        for key in [k for k in self._detectors if k not in live]:
-            del self._detectors[key]
+        drop_ended_tracks(self._detectors, hands)
         due: list[tuple[int, OnlineDetector, list]] = []  # (hand index, detector, its windows)
         for i, hand in enumerate(hands):
             joints = hand.joints_world if hand.joints_world is not None else hand.joints_3d

@@ -23,6 +23,7 @@ import numpy as np
 from tracker.core.errors import ConfigError
 from tracker.core.joints import KNUCKLES, TIPS, WRIST
 from tracker.core.structures import FrameSet, Grip, HandPose
+from tracker.post.tracks import drop_ended_tracks
 
 __all__ = ["GripConfig", "GripStage", "grip_measures"]
 
@@ -89,9 +90,7 @@ class GripStage:
 
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
         c = self.config
-        live = {(h.view, h.track_id) for h in hands}
-        for key in [k for k in self._state if k not in live]:
-            del self._state[key]
+        drop_ended_tracks(self._state, hands)
         out = []
         for hand in hands:
             joints = hand.joints_3d if hand.joints_3d is not None else hand.joints_world

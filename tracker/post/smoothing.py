@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tracker.post.one_euro import OneEuroFilter, OneEuroParams
 from tracker.core.structures import FrameSet, HandPose
+from tracker.post.tracks import drop_ended_tracks
 
 __all__ = ["TemporalSmoother"]
 
@@ -25,10 +26,7 @@ class TemporalSmoother:
         self._filters.clear()
 
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
-        live = {(h.view, h.track_id) for h in hands}
-        for key in list(self._filters):
-            if key not in live:
-                del self._filters[key]
+        drop_ended_tracks(self._filters, hands)
         out = []
         for hand in hands:
             f2d, f3d = self._filters.setdefault(

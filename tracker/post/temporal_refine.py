@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tracker.core.structures import FrameSet, HandPose
+from tracker.post.tracks import drop_ended_tracks
 
 __all__ = ["TemporalRefineConfig", "TemporalRefiner", "temporal_refine_stage"]
 
@@ -63,9 +64,7 @@ class TemporalRefiner:
     def __call__(self, frameset: FrameSet, hands: list[HandPose]) -> list[HandPose]:
         from models.gestures.denoise import refine_last
 
-        live = {(h.view, h.track_id) for h in hands}
-        for key in [k for k in self._history if k not in live]:
-            del self._history[key]
+        drop_ended_tracks(self._history, hands)
         todo, windows = [], []
         for i, hand in enumerate(hands):
             key = (hand.view, hand.track_id)
