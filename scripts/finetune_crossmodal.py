@@ -13,11 +13,12 @@ decoding against MediaPipe's own world landmarks: PA-MPJPE (similarity-aligned) 
 ``--finetune``: K-fold over contiguous blocks of the image sequence (``--folds``): the RGB branch and the
 decoders are fine-tuned on the other blocks (``--steps``, alternating a real batch (RGB loss) with a
 synthetic batch of ``--data`` (the full RGB-D loss, so the depth branch and the alignment are kept)),
-and scored on the held-out block only. ``--ship FILE`` fine-tunes on all 200 images and writes FILE
+and scored on the held-out block only, alone and blended with MediaPipe's shape (``--blends``, the live
+stage's ``blend_rgb``). ``--ship FILE`` fine-tunes on all 200 images and writes FILE
 (report the K-fold numbers for it, never its fit).
 
-    python scripts/finetune_crossmodal.py --models models/weights/crossmodal_light.pt
-    python scripts/finetune_crossmodal.py --models models/weights/crossmodal_light.pt --finetune --data checkpoints/xm_pack
+    python scripts/finetune_crossmodal.py --models checkpoints/xm/final.pt   # zero-shot
+    python scripts/finetune_crossmodal.py --models checkpoints/xm/final.pt --finetune --data checkpoints/xm_pack  # blocks, blends
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from tracker.core.geometry import rotation_to_ray  # noqa: E402
 from tracker.core.joints import PALM_ROOT  # noqa: E402
 from tracker.core.metrics import joint_errors, procrustes_align, root_relative  # noqa: E402
 from tracker.core.structures import Camera, Frame, FrameSet  # noqa: E402
-from tracker.stages.crossmodal import CrossModalEstimator  # noqa: E402
+from tracker.stages.crossmodal import CrossModalEstimator, blend_shapes  # noqa: E402
 
 
 def real_samples(limit: int | None) -> dict[str, np.ndarray]:
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--blends", type=float, nargs="*", default=[0.25, 0.5, 0.75],
+                    help="weights of the model's shape against MediaPipe's to score on the held-out blocks")
     ap.add_argument("--ship", type=Path, default=None, help="fine-tune the first model on all images, write it here")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -161,12 +164,22 @@ def main(argv: list[str] | None = None) -> int:
             for k, block in enumerate(blocks):
                 train_idx = np.concatenate([b for j, b in enumerate(blocks) if j != k])
                 net = finetune(model, real, train_idx, synth, args.steps, args.lr, seed=k)
-                held_ft.append(errors(shapes(net, real, block), truth[block]))
-                held_zero.append(errors(shapes(model, real, block), truth[block]))
+                ft = shapes(net, real, block)
+                held_ft.append(errors(ft, truth[block]))
+                zs = shapes(model, real, block)
+                for w in args.blends:  # the live stage's blend with MediaPipe's shape (blend_rgb)
+                    for name, pred in (("blend", ft), ("zero_shot_blend", zs)):
+                        r.setdefault(f"{name}_{w:g}", []).append(
+                            errors(blend_shapes(pred, real["mp_local"][block], w), truth[block])["pa_mm"])
+                held_zero.append(errors(zs, truth[block]))
                 held_mp.append(errors(real["mp_local"][block], truth[block]))
                 print(f"  {path.name} fold {k}: held-out PA fine-tuned {held_ft[-1]['pa_mm']:.2f}, zero-shot "
                       f"{held_zero[-1]['pa_mm']:.2f}, MediaPipe {held_mp[-1]['pa_mm']:.2f} mm", flush=True)  # fmt: skip
             r["folds"] = {"finetuned": held_ft, "zero_shot": held_zero, "mediapipe": held_mp}
+            for w in args.blends:
+                for name in ("blend", "zero_shot_blend"):
+                    print(f"  {name} {w:g}: held-out PA per block {np.round(r[f'{name}_{w:g}'], 2).tolist()}, "
+                          f"mean {np.mean(r[f'{name}_{w:g}']):.2f} mm")
             r["finetuned_pa_mm"] = float(np.mean([f["pa_mm"] for f in held_ft]))
             r["finetuned_rr_mm"] = float(np.mean([f["rr_mm"] for f in held_ft]))
         res["models"][str(path)] = r

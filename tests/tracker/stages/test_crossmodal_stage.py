@@ -110,3 +110,17 @@ def test_lift_moves_the_surface_with_the_joints() -> None:
     for align in ("ray", "none"):
         out = MetricLifter(LiftConfig(align=align)).lift(hand, intr)
         assert np.allclose(out.surface, out.joints_3d[:5], atol=1e-9)
+
+
+def test_rgb_blend_mixes_the_model_and_mediapipes_shapes(results) -> None:  # noqa: ANN001
+    fs = _without_depth(results["framesets"][-1])
+    hand = next(r.hands[0] for r in reversed(results["mediapipe", False]) if r.hands)
+    model = load_weights(shipped_path("crossmodal"))
+    shape = {b: CrossModalEstimator(CrossModalStageConfig(blend_rgb=b), model=model)(fs, [hand])[0].joints_local
+             for b in (0.0, 0.5, 1.0)}  # fmt: skip
+    mp = hand.joints_local - hand.joints_local[[0, 5, 9, 13, 17]].mean(axis=0)
+    assert np.allclose(shape[0.0], mp, atol=1e-9)
+    assert np.allclose(shape[0.5], (shape[0.0] + shape[1.0]) / 2, atol=1e-6)
+    assert np.linalg.norm(shape[1.0] - mp, axis=1).mean() > 2.0  # the model does change the shape
+    with pytest.raises(ValueError, match="blend"):
+        CrossModalStageConfig(blend_rgb=1.5)
