@@ -59,7 +59,8 @@ def generated_hands(sequences: int, frames: int) -> list[tuple[int, object, np.n
     from tracker.build import build_pipeline
     from tracker.config import TrackerConfig, override
 
-    config = override(TrackerConfig(), **{"depth.estimator": "mediapipe", "landmarks.max_hands": 1, "smoothing": None})
+    config = override(TrackerConfig(), **{"depth.estimator": "mediapipe", "landmarks.max_hands": 1, "smoothing": None,
+                                          "prior.enabled": False})  # raw: the stages are applied below  # fmt: skip
     out = []
     for k in range(sequences):
         scene = sample_scene(GENERATED_SEED + k, SceneConfig(num_frames=frames))

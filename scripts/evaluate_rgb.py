@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Evaluate the RGB pipeline (MediaPipe -> metric lift -> identity [-> smoothing]) on real images.
+"""Evaluate the RGB pipeline (MediaPipe -> metric lift -> identity [-> smoothing]; the pose prior off) on real images.
 
 No test or default of the project is tuned on these numbers; they are a read-out, not a target.
 
@@ -243,6 +243,7 @@ def run_pipeline(samples: list[Sample], video: bool, dt_s: float, estimator: str
     """
     cfg = override(TrackerConfig(), **{  # RGB photos: the depth stages would pass them through unchanged
         "landmarks.static_image_mode": not video, "landmarks.max_hands": 2, "depth.estimator": estimator,
+        "prior.enabled": False,  # the estimators alone; the default prior's effect: scripts/eval_live_post.py
         "landmarks.backend": LANDMARKER,
         "smoothing": SMOOTHING_PRESETS["medium"] if video else None,
     })
