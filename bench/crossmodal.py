@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,7 +40,6 @@ def main() -> int:
 
     from models.registry import shipped_path
     from models.synthetic import SENSOR_LIKE, SceneConfig, render_frameset, sample_scene
-    from tracker.core.structures import FrameSet
     from tracker.stages.crossmodal import CrossModalEstimator
     from tracker.stages.landmarks import LandmarkConfig, landmark_stage
     from tracker.stages.lift import MetricLifter
@@ -56,7 +54,7 @@ def main() -> int:
     if not hands:
         raise SystemExit("MediaPipe found no hand on the benchmark frame")
     fs = frames[-1]
-    rgb_only = FrameSet(tuple(replace(f, depth=None) for f in fs.frames), fs.timestamp, fs.index)
+    rgb_only = fs.without_depth()
     stage = CrossModalEstimator()
     lm_times = time_calls(lambda: landmarks(fs, []), args.reps)
     landmarks.close()

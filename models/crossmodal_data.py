@@ -36,10 +36,12 @@ import numpy as np
 from models.crossmodal import LANDMARK_FEATURES, POINT_SCALE_MM
 from tracker.core.geometry import rotation_to_ray
 from tracker.core.joints import KNUCKLES, PALM_ROOT
+from tracker.core.structures import HandPose
 
 __all__ = ["CrossModalDataConfig", "VAL_SEED_BASE", "hand_targets", "crop_box", "crop_image",
-           "landmark_features", "region_points", "sample_points", "make_clip_samples", "generate_shard",
-           "to_ray_frame", "pack_shards", "load_shards", "PACK_RANGE"]  # fmt: skip
+           "landmark_features", "region_points", "sample_points", "hand_rgb_inputs", "hand_depth_inputs",
+           "make_clip_samples", "generate_shard", "to_ray_frame", "pack_shards", "load_shards",
+           "PACK_RANGE"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +116,41 @@ def sample_points(points: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
     return points[rng.choice(len(points), n, replace=len(points) < n)]
 
 
+def hand_rgb_inputs(image: np.ndarray, hand: HandPose, crop: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """The RGB encoder's inputs for one MediaPipe hand (it needs ``joints_local``): the landmark features
+    (:func:`landmark_features`, with the probability that it is a left hand; 0.5 when the handedness
+    is unknown) and its square crop of ``image`` (``crop`` px; None when ``crop`` is 0). The same for
+    the training data and the live stage."""
+    if hand.handedness == "unknown":
+        left = 0.5
+    else:
+        left = hand.handedness_score if hand.handedness == "left" else 1.0 - hand.handedness_score
+    box = crop_box(hand.joints_2d)
+    features = landmark_features(hand.joints_2d, hand.joints_local, hand.score, left, box)
+    return features, (crop_image(image, box, crop) if crop else None)
+
+
+def hand_depth_inputs(depth: np.ndarray, intr, joints_2d: np.ndarray, points: int, cube_mm: float,  # noqa: ANN001
+                      min_points: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+    """The depth encoder's input for one hand: ``points`` depth readings of the ``cube_mm`` cube around the
+    hand's depth reference point (:func:`models.depth_crop.reference_from_joints`, seeded by its 2D
+    joints, px), ``(p - ref) / POINT_SCALE_MM`` (float64) in the camera's axes, and ``ref`` (3,) mm; None
+    without a reference point or with fewer than ``min_points`` readings. The same for the training data
+    and the live stage (which turns the points into the ray frame, as :func:`to_ray_frame` does)."""
+    from models.depth_crop import reference_from_joints
+
+    ref = reference_from_joints(depth, intr, joints_2d)
+    if ref is None:
+        return None
+    pts = region_points(depth, intr, ref, cube_mm)
+    if len(pts) < min_points:
+        return None
+    return (sample_points(pts, points, rng) - ref) / POINT_SCALE_MM, ref
+
+
 def make_clip_samples(seed: int, detector_factory, config: CrossModalDataConfig = CrossModalDataConfig()
                       ) -> tuple[list[dict[str, np.ndarray]], int]:  # noqa: ANN001  # fmt: skip
     """The samples of one clip (module docstring) and the number of frames without a detection."""
-    from models.depth_crop import reference_from_joints
     from models.render import RenderConfig
     from models.synthetic import SENSOR_LIKE, SceneConfig, render_view, sample_scene
 
@@ -135,16 +168,13 @@ def make_clip_samples(seed: int, detector_factory, config: CrossModalDataConfig 
                 missed += 1
                 continue
             hand = max(hands, key=lambda h: h.score)
-            uv = hand.joints_2d
-            ref = reference_from_joints(r.depth, intr, uv)
-            if ref is None or hand.joints_local is None:
+            depth_in = None if hand.joints_local is None else hand_depth_inputs(
+                r.depth, intr, hand.joints_2d, config.points, config.cube_mm, 32, rng)  # fmt: skip
+            if depth_in is None:
                 missed += 1
                 continue
-            pts = region_points(r.depth, intr, ref, config.cube_mm)
-            clean = render_view(scene, t, 0, RenderConfig()) if len(pts) >= 32 else None
-            if clean is None:
-                missed += 1
-                continue
+            points, ref = depth_in
+            clean = render_view(scene, t, 0, RenderConfig())
             surf_mask = (clean.mask == 1) & (clean.depth > 0)
             rows, cols = np.nonzero(surf_mask)
             surface = intr.unproject(np.stack([cols + 0.5, rows + 0.5], axis=1), clean.depth[rows, cols].astype(float))
@@ -152,15 +182,13 @@ def make_clip_samples(seed: int, detector_factory, config: CrossModalDataConfig 
             if len(surface) < 32:
                 missed += 1
                 continue
-            box = crop_box(uv)
-            left = hand.handedness_score if hand.handedness == "left" else 1.0 - hand.handedness_score
-            lm = landmark_features(uv, hand.joints_local, hand.score, left, box)
+            lm, image = hand_rgb_inputs(r.rgb, hand, config.crop)
             joints = r.joints_cam[0]
             pose, log_size, _ = hand_targets(joints)
             out.append({
-                "image": crop_image(r.rgb, box, config.crop),
+                "image": image,
                 "landmarks": lm,
-                "points": ((sample_points(pts, config.points, rng) - ref) / POINT_SCALE_MM).astype(np.float32),
+                "points": points.astype(np.float32),
                 "cloud": ((sample_points(surface, config.cloud_points, rng) - ref) / POINT_SCALE_MM).astype(np.float32),
                 "pose": pose.astype(np.float32), "log_size": np.float32(log_size),
                 "joints_cam": joints.astype(np.float32), "ref": ref.astype(np.float32),

@@ -26,7 +26,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +41,6 @@ from models.synthetic import SENSOR_LIKE, render_frameset, sample_scene  # noqa:
 from tracker.build import build_pipeline  # noqa: E402
 from tracker.config import TrackerConfig, override  # noqa: E402
 from tracker.core.metrics import joint_errors, procrustes_align, root_relative  # noqa: E402
-from tracker.core.structures import FrameSet  # noqa: E402
 
 EVAL_SET = _REPO / "assets" / "synth_eval" / "single_view.npz"
 ESTIMATORS = ("mediapipe", "crossmodal-rgb", "fused", "crossmodal", "v2v")
@@ -50,15 +48,9 @@ ESTIMATORS = ("mediapipe", "crossmodal-rgb", "fused", "crossmodal", "v2v")
 
 def _config(name: str, weights: Path | None) -> TrackerConfig:
     estimator = "crossmodal" if name.startswith("crossmodal") else name
-    cfg = override(TrackerConfig(), **{"landmarks.max_hands": 1, "depth.estimator": estimator,
-                                       "prior.enabled": False})  # the estimators alone  # fmt: skip
-    if weights is not None:
-        cfg = replace(cfg, depth=replace(cfg.depth, crossmodal=replace(cfg.depth.crossmodal, weights=weights)))
-    return cfg
-
-
-def _strip_depth(fs: FrameSet) -> FrameSet:
-    return FrameSet(tuple(replace(f, depth=None) for f in fs.frames), fs.timestamp, fs.index)
+    return override(TrackerConfig(), **{"landmarks.max_hands": 1, "depth.estimator": estimator,
+                                         "depth.crossmodal.weights": weights,
+                                         "prior.enabled": False})  # the estimators alone  # fmt: skip
 
 
 def evaluate(estimators: list[str], weights: Path | None, limit: int | None) -> dict:
@@ -81,7 +73,7 @@ def evaluate(estimators: list[str], weights: Path | None, limit: int | None) -> 
             try:
                 for fs in framesets:
                     t0 = time.perf_counter()
-                    res = pipeline(_strip_depth(fs) if name in ("mediapipe", "crossmodal-rgb") else fs)
+                    res = pipeline(fs.without_depth() if name in ("mediapipe", "crossmodal-rgb") else fs)
                     seconds[name] += time.perf_counter() - t0
                     hand = res.hands[0] if res.hands else None
                     preds[name].append(None if hand is None or hand.joints_3d is None else hand.joints_3d)

@@ -101,23 +101,23 @@ def finetune(model, real: dict[str, np.ndarray], train_idx: np.ndarray, synth: d
     import torch
 
     from models.crossmodal import crossmodal_loss
-    from train_crossmodal import _batch, _on_device
+    from train_crossmodal import batch_tensors, on_device
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = copy.deepcopy(model).train()
     params = [p for name, p in net.named_parameters() if not name.startswith("depth.")]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
-    real_t = _on_device({k: real[k] for k in ("image", "landmarks", "pose", "log_size")} |
+    real_t = on_device({k: real[k] for k in ("image", "landmarks", "pose", "log_size")} |
                         {"points": np.zeros((len(real["pose"]), 1, 3), np.float32),
                          "cloud": np.zeros((len(real["pose"]), 1, 3), np.float32)}, "cpu")  # fmt: skip
-    synth_t = _on_device(synth, "cpu") if synth is not None else None
+    synth_t = on_device(synth, "cpu") if synth is not None else None
     for step in range(steps):
-        b = _batch(real_t, torch.from_numpy(rng.choice(train_idx, 32)), "cpu", augment=True)
+        b = batch_tensors(real_t, torch.from_numpy(rng.choice(train_idx, 32)), "cpu", augment=True)
         out = net(landmarks=b["landmarks"], image=b["image"] if net.config.crop else None)
         loss, _ = crossmodal_loss(out, b["pose"], b["log_size"], None, net.config.alignment)
         if synth_t is not None:
-            s = _batch(synth_t, torch.from_numpy(rng.integers(0, len(synth["pose"]), 32)), "cpu", augment=True)
+            s = batch_tensors(synth_t, torch.from_numpy(rng.integers(0, len(synth["pose"]), 32)), "cpu", augment=True)
             o = net(landmarks=s["landmarks"], image=s["image"] if net.config.crop else None, points=s["points"])
             loss = loss + crossmodal_loss(o, s["pose"], s["log_size"], s["cloud"], net.config.alignment)[0]
         opt.zero_grad(set_to_none=True)
@@ -151,10 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{n} real hands; MediaPipe world landmarks: {res['mediapipe']}")
     synth = None
     if args.finetune and args.data is not None:
-        from models.crossmodal_data import load_shards, to_ray_frame
-        from train_crossmodal import _part
+        from train_crossmodal import load_part
 
-        synth = to_ray_frame(load_shards(_part(args.data, "train")))
+        synth = load_part(args.data, "train")
     blocks = np.array_split(np.arange(n), args.folds)
     for path in args.models:
         model = load_weights(path)

@@ -74,15 +74,15 @@ def make_data(out: Path, train_clips: int, val_clips: int, workers: int) -> None
 _KEYS = ("image", "landmarks", "points", "cloud", "pose", "log_size")
 
 
-def _on_device(data: dict, device) -> dict:  # noqa: ANN001
+def on_device(data: dict, device) -> dict:  # noqa: ANN001
     """The training arrays as tensors on ``device``, once (a few hundred MB at most: fits any GPU)."""
     import torch
 
     return {k: torch.from_numpy(np.ascontiguousarray(data[k])).to(device) for k in _KEYS}
 
 
-def _batch(data: dict, idx, device, augment: bool = False):  # noqa: ANN001, ANN202
-    """The samples ``idx`` (a tensor of indices) of :func:`_on_device` tensors; ``augment``: photometric
+def batch_tensors(data: dict, idx, device, augment: bool = False):  # noqa: ANN001, ANN202
+    """The samples ``idx`` (a tensor of indices) of :func:`on_device` tensors; ``augment``: photometric
     domain randomisation of the crops (per sample: brightness x0.6-1.4, contrast x0.7-1.3, per-channel
     gain x0.85-1.15, grey 10 %, pixel noise up to 4 %), for a model that must also work on real images."""
     import torch
@@ -102,9 +102,12 @@ def _batch(data: dict, idx, device, augment: bool = False):  # noqa: ANN001, ANN
     return t
 
 
-def _part(data: Path, part: str) -> Path:
-    """``DATA/train`` (shards) or ``DATA/train.npz`` (a ``pack`` file)."""
-    return data / f"{part}.npz" if (data / f"{part}.npz").is_file() else data / part
+def load_part(data: Path, part: str) -> dict:
+    """The samples of ``DATA/train`` or ``DATA/val`` (shards, or a ``pack`` file ``DATA/train.npz``), in the
+    ray frame (:func:`models.crossmodal_data.to_ray_frame`)."""
+    from models.crossmodal_data import load_shards, to_ray_frame
+
+    return to_ray_frame(load_shards(data / f"{part}.npz" if (data / f"{part}.npz").is_file() else data / part))
 
 
 def evaluate(model, val: dict, device) -> dict:  # noqa: ANN001
@@ -114,14 +117,14 @@ def evaluate(model, val: dict, device) -> dict:  # noqa: ANN001
     from models.crossmodal_data import hand_targets
 
     model.eval()
-    tensors = _on_device(val, device)
+    tensors = on_device(val, device)
     size = np.exp(val["log_size"].astype(np.float64))
     errs = {"rgb": [], "rgbd": []}
     size_err = {"rgb": [], "rgbd": []}
     with torch.no_grad():
         for i in range(0, len(size), 256):
             idx = np.arange(i, min(i + 256, len(size)))
-            b = _batch(tensors, torch.from_numpy(idx).to(device), device)
+            b = batch_tensors(tensors, torch.from_numpy(idx).to(device), device)
             for name, kwargs in (("rgb", {}), ("rgbd", {"points": b["points"]})):
                 out = model(landmarks=b["landmarks"], image=b["image"] if model.config.crop else None, **kwargs)
                 d = (out["pose"] - b["pose"]).norm(dim=-1).mean(dim=1).cpu().numpy()
@@ -143,11 +146,10 @@ def train(args: argparse.Namespace) -> None:
     import torch
 
     from models.crossmodal import CrossModal, CrossModalConfig, crossmodal_loss, save_weights
-    from models.crossmodal_data import load_shards, to_ray_frame
 
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    data, val = (to_ray_frame(load_shards(_part(Path(args.data), part))) for part in ("train", "val"))
+    data, val = (load_part(Path(args.data), part) for part in ("train", "val"))
     cfg = CrossModalConfig.light() if args.light else CrossModalConfig()
     cfg = replace(cfg, alignment=args.alignment, crop=0 if args.no_image else data["image"].shape[1],
                   cloud_points=data["cloud"].shape[1])  # fmt: skip
@@ -167,12 +169,12 @@ def train(args: argparse.Namespace) -> None:
         start, history, seconds = ck["step"], ck["history"], ck["seconds"]
         print(f"resumed at step {start}", flush=True)
     n = len(data["pose"])
-    tensors = _on_device(data, device)
+    tensors = on_device(data, device)
     print(f"{n} training samples, {len(val['pose'])} validation; {sum(p.numel() for p in model.parameters())} "
           f"parameters; {cfg}", flush=True)  # fmt: skip
     for step in range(start, args.steps):
         t0 = time.perf_counter()
-        b = _batch(tensors, torch.from_numpy(rng.integers(0, n, args.batch)).to(device), device,
+        b = batch_tensors(tensors, torch.from_numpy(rng.integers(0, n, args.batch)).to(device), device,
                    augment=not args.no_augment)  # fmt: skip
         res = model(landmarks=b["landmarks"], image=b["image"] if cfg.crop else None, points=b["points"])
         loss, parts = crossmodal_loss(res, b["pose"], b["log_size"], b["cloud"], cfg.alignment, beta=args.beta)

@@ -38,7 +38,7 @@ from typing import Literal
 
 import numpy as np
 
-from tracker.config import TrackerConfig, override
+from tracker.config import Estimator, TrackerConfig, override
 from tracker.core.errors import ConfigError
 from tracker.core.structures import Camera, Frame, FrameResult, FrameSet, Intrinsics
 from tracker.post.one_euro import OneEuroParams, parse_smoothing
@@ -96,7 +96,7 @@ class TrackerOptions:
     landmarker: Literal["mediapipe", "litert"] | None = None
     min_detection_confidence: float | None = None
     min_tracking_confidence: float | None = None
-    estimator: Literal["fused", "v2v", "mediapipe", "crossmodal"] | None = None
+    estimator: Estimator | None = None
     smoothing: str | OneEuroParams | None = None
     prior: bool | None = None
     refine: bool | None = None

@@ -33,7 +33,7 @@ def test_default_prior_leaves_depth_frames_alone(synthetic_frameset):
     """The default prior (``enabled`` None) runs on RGB frames only, unless the estimator ignores depth;
     ``--prior`` (True) runs on every hand."""
     fs = synthetic_frameset(42, t=0, num_frames=2, layout="single")
-    rgb = FrameSet(tuple(dataclasses.replace(f, depth=None) for f in fs.frames), fs.timestamp, fs.index)
+    rgb = fs.without_depth()
     joints = np.asarray(fs.frames[0].ground_truth.joints_3d[0]) * [1.0, 1.1, 0.9]  # implausible proportions
     hand = HandPose(joints_2d=fs.frames[0].ground_truth.joints_2d[0], confidence=np.ones(21), timestamp=0.0,
                     joints_3d=joints, handedness="right", handedness_score=0.9)  # fmt: skip

@@ -277,6 +277,10 @@ class FrameSet:
     def single(cls, frame: Frame) -> "FrameSet":
         return cls((frame,), frame.timestamp, frame.index)
 
+    def without_depth(self) -> "FrameSet":
+        """The same frame set with every depth image dropped: what an RGB-only camera would give."""
+        return FrameSet(tuple(dataclasses.replace(f, depth=None) for f in self.frames), self.timestamp, self.index)
+
 
 @dataclass(frozen=True)
 class GestureEvent:

@@ -100,29 +100,17 @@ class CrossModalEstimator:
 
     def inputs(self, frameset: FrameSet, hand: HandPose) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """``(landmark features, crop (crop, crop, 3) uint8 or None, points (N, 3) or None)`` of one hand."""
-        from models.crossmodal import POINT_SCALE_MM
-        from models.crossmodal_data import crop_box, crop_image, landmark_features, region_points, sample_points
-        from models.depth_crop import reference_from_joints
+        from models.crossmodal_data import hand_depth_inputs, hand_rgb_inputs
         from tracker.core.geometry import rotation_to_ray
 
         frame = frameset.frames[hand.view]
-        box = crop_box(hand.joints_2d)
-        if hand.handedness == "unknown":
-            left = 0.5
-        else:
-            left = hand.handedness_score if hand.handedness == "left" else 1.0 - hand.handedness_score
-        features = landmark_features(hand.joints_2d, hand.joints_local, hand.score, left, box)
-        crop = self.model.config.crop
-        image = crop_image(frame.image, box, crop) if crop else None
+        features, image = hand_rgb_inputs(frame.image, hand, self.model.config.crop)
         points = None
         if self.config.use_depth and frame.depth is not None:
-            intr = frame.camera.intrinsics
-            ref = reference_from_joints(frame.depth, intr, hand.joints_2d)
-            if ref is not None:
-                pts = region_points(frame.depth, intr, ref, self.config.cube_mm)
-                if len(pts) >= self.config.min_points:
-                    rel = (sample_points(pts, self._points, self._rng) - ref) / POINT_SCALE_MM
-                    points = (rel @ rotation_to_ray(ref)).astype(np.float32)  # R.T @ p: into the ray frame
+            depth_in = hand_depth_inputs(frame.depth, frame.camera.intrinsics, hand.joints_2d, self._points,
+                                         self.config.cube_mm, self.config.min_points, self._rng)  # fmt: skip
+            if depth_in is not None:
+                points = (depth_in[0] @ rotation_to_ray(depth_in[1])).astype(np.float32)  # R.T @ p: the ray frame
         return features, image, points
 
     def estimate(self, frameset: FrameSet, hands: list[HandPose]) -> list[tuple[np.ndarray, np.ndarray] | None]:

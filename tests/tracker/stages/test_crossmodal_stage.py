@@ -4,8 +4,6 @@ non-finite outputs."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 
@@ -15,13 +13,9 @@ from tracker.build import build_pipeline
 from tracker.config import TrackerConfig, override
 from tracker.core.errors import ModelError
 from tracker.core.metrics import procrustes_align
-from tracker.core.structures import FrameSet, HandPose, Intrinsics
+from tracker.core.structures import HandPose, Intrinsics
 from tracker.stages.crossmodal import CrossModalEstimator, CrossModalStageConfig
 from tracker.stages.lift import LiftConfig, MetricLifter
-
-
-def _without_depth(fs: FrameSet) -> FrameSet:
-    return FrameSet(tuple(replace(f, depth=None) for f in fs.frames), fs.timestamp, fs.index)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +29,7 @@ def results(synthetic_frameset):  # noqa: ANN001, ANN201
             pipeline = build_pipeline(override(TrackerConfig(), **{"depth.estimator": estimator,
                                                                    "landmarks.max_hands": 1}))  # fmt: skip
             try:
-                out[estimator, depth] = [pipeline(fs if depth else _without_depth(fs)) for fs in framesets]
+                out[estimator, depth] = [pipeline(fs if depth else fs.without_depth()) for fs in framesets]
             finally:
                 pipeline.close()
     return out
@@ -94,8 +88,7 @@ def test_missing_or_corrupt_weights_fail_at_build(tmp_path) -> None:  # noqa: AN
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     for path in (bad, tmp_path / "missing.pt"):
-        cfg = override(TrackerConfig(), **{"depth.estimator": "crossmodal"})
-        cfg = replace(cfg, depth=replace(cfg.depth, crossmodal=replace(cfg.depth.crossmodal, weights=path)))
+        cfg = override(TrackerConfig(), **{"depth.estimator": "crossmodal", "depth.crossmodal.weights": path})
         with pytest.raises(ModelError, match="--estimator crossmodal"):
             build_pipeline(cfg)
 
@@ -113,7 +106,7 @@ def test_lift_moves_the_surface_with_the_joints() -> None:
 
 
 def test_rgb_blend_mixes_the_model_and_mediapipes_shapes(results) -> None:  # noqa: ANN001
-    fs = _without_depth(results["framesets"][-1])
+    fs = results["framesets"][-1].without_depth()
     hand = next(r.hands[0] for r in reversed(results["mediapipe", False]) if r.hands)
     model = load_weights(shipped_path("crossmodal"))
     shape = {b: CrossModalEstimator(CrossModalStageConfig(blend_rgb=b), model=model)(fs, [hand])[0].joints_local
