@@ -18,6 +18,7 @@ frames where all of them did (``common``, the fair comparison): camera-space MPJ
 frames, Procrustes-aligned MPJPE (similarity; the shape alone, mm), root-relative (wrist) MPJPE (mm).
 
     python scripts/eval_crossmodal.py [--weights FILE] [--estimators mediapipe,crossmodal-rgb,...] [--json PATH]
+    python scripts/eval_crossmodal.py --estimators crossmodal --set depth.lift.inlier_mm=40   # a variant
 """
 
 from __future__ import annotations
@@ -46,14 +47,15 @@ EVAL_SET = _REPO / "assets" / "synth_eval" / "single_view.npz"
 ESTIMATORS = ("mediapipe", "crossmodal-rgb", "fused", "crossmodal", "v2v")
 
 
-def _config(name: str, weights: Path | None) -> TrackerConfig:
+def _config(name: str, weights: Path | None, settings: dict[str, object]) -> TrackerConfig:
     estimator = "crossmodal" if name.startswith("crossmodal") else name
     return override(TrackerConfig(), **{"landmarks.max_hands": 1, "depth.estimator": estimator,
                                          "depth.crossmodal.weights": weights,
-                                         "prior.enabled": False})  # the estimators alone  # fmt: skip
+                                         "prior.enabled": False, **settings})  # the estimators alone  # fmt: skip
 
 
-def evaluate(estimators: list[str], weights: Path | None, limit: int | None) -> dict:
+def evaluate(estimators: list[str], weights: Path | None, limit: int | None,
+             settings: dict[str, object] | None = None) -> dict:  # fmt: skip
     stored = np.load(EVAL_SET)
     configs = single_view_configs()[:limit]
     preds: dict[str, list[np.ndarray | None]] = {e: [] for e in estimators}
@@ -69,7 +71,7 @@ def evaluate(estimators: list[str], weights: Path | None, limit: int | None) -> 
             truth.append(gt)
             row += 1
         for name in estimators:
-            pipeline = build_pipeline(_config(name, weights))
+            pipeline = build_pipeline(_config(name, weights, settings or {}))
             try:
                 for fs in framesets:
                     t0 = time.perf_counter()
@@ -107,13 +109,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", type=Path, default=None, help="cross-modal checkpoint (default: the shipped one)")
     ap.add_argument("--estimators", default=",".join(ESTIMATORS), help=f"comma-separated subset of {ESTIMATORS}")
     ap.add_argument("--limit", type=int, default=None, help="first N sequences only")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config setting for every estimator, e.g. depth.lift.inlier_mm=40 (VALUE read as JSON)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
+    settings = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            settings[key] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key] = value
     names = [e.strip() for e in args.estimators.split(",") if e.strip()]
     bad = [e for e in names if e not in ESTIMATORS]
     if bad:
         ap.error(f"unknown estimators {bad}; choose from {ESTIMATORS}")
-    res = evaluate(names, args.weights, args.limit)
+    res = evaluate(names, args.weights, args.limit, settings)
     print(f"held-out generated RGB-D set: {res['frames']} frames, {res['common_frames']} found by every estimator")
     print(f"{'estimator':16s} {'found':>6s} {'cam mm':>8s} {'median':>8s} {'PA mm':>8s} {'RR mm':>8s} "
           f"{'| common: cam':>14s} {'PA':>6s} {'RR':>6s} {'ms/frame':>9s}")  # fmt: skip
