@@ -41,6 +41,7 @@ from make_synth_eval import single_view_configs  # noqa: E402
 from models.synthetic import SENSOR_LIKE, render_frameset, sample_scene  # noqa: E402
 from tracker.build import build_pipeline  # noqa: E402
 from tracker.config import TrackerConfig, override  # noqa: E402
+from tracker.core.errors import ConfigError  # noqa: E402
 from tracker.core.metrics import joint_errors, procrustes_align, root_relative  # noqa: E402
 
 EVAL_SET = _REPO / "assets" / "synth_eval" / "single_view.npz"
@@ -126,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     bad = [e for e in names if e not in ESTIMATORS]
     if bad:
         ap.error(f"unknown estimators {bad}; choose from {ESTIMATORS}")
+    try:
+        _config(names[0] if names else "fused", args.weights, settings)
+    except ConfigError as exc:
+        ap.error(f"--set: {exc}")
     res = evaluate(names, args.weights, args.limit, settings)
     print(f"held-out generated RGB-D set: {res['frames']} frames, {res['common_frames']} found by every estimator")
     print(f"{'estimator':16s} {'found':>6s} {'cam mm':>8s} {'median':>8s} {'PA mm':>8s} {'RR mm':>8s} "
